@@ -1,0 +1,100 @@
+//! The one seam between the policy and its host: the Sigstore verifications and the certificate
+//! trust check. Everything above it is pure; unit tests plug in a fake host here.
+
+use std::collections::BTreeMap;
+
+use kubewarden_policy_sdk::host_capabilities::verification::{KeylessInfo, KeylessPrefixInfo};
+
+/// The signer constraint of one host verification call; each variant is one SDK function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignerCheck<'a> {
+    PubKeys(&'a [String]),
+    Keyless(&'a [KeylessInfo]),
+    KeylessPrefix(&'a [KeylessPrefixInfo]),
+    GithubActions {
+        owner: &'a str,
+        repo: Option<&'a str>,
+    },
+    Certificate {
+        certificate: &'a str,
+        chain: Option<&'a [String]>,
+        require_rekor_bundle: bool,
+    },
+}
+
+/// One question for the host: is `image` signed as `check` demands, with these annotations on
+/// the same signature?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationRequest<'a> {
+    /// The normalised reference (`registry/repository[:tag][@digest]`).
+    pub image: &'a str,
+    pub check: SignerCheck<'a>,
+    pub annotations: Option<&'a BTreeMap<String, String>>,
+}
+
+pub trait SigstoreHost {
+    /// The digest the host verified, or why the image is not trusted.
+    fn verify(&self, request: &VerificationRequest<'_>) -> Result<String, String>;
+
+    /// Ok when `certificate` (PEM) chains to `chain` (PEM, intermediates first, root last).
+    fn certificate_trusted(&self, certificate: &str, chain: &[String]) -> Result<(), String>;
+}
+
+/// The Kubewarden host, reached through the SDK's waPC host calls.
+pub struct KubewardenHost;
+
+impl SigstoreHost for KubewardenHost {
+    fn verify(&self, request: &VerificationRequest<'_>) -> Result<String, String> {
+        use kubewarden_policy_sdk::host_capabilities::verification as sdk;
+        let image = request.image;
+        let annotations = request.annotations.cloned();
+        let response = match &request.check {
+            SignerCheck::PubKeys(keys) => sdk::verify_pub_keys_image(image, keys.to_vec(), annotations),
+            SignerCheck::Keyless(identities) => {
+                sdk::verify_keyless_exact_match(image, identities.to_vec(), annotations)
+            }
+            SignerCheck::KeylessPrefix(identities) => {
+                sdk::verify_keyless_prefix_match(image, identities.to_vec(), annotations)
+            }
+            SignerCheck::GithubActions { owner, repo } => sdk::verify_keyless_github_actions(
+                image,
+                owner.to_string(),
+                repo.map(str::to_string),
+                annotations,
+            ),
+            SignerCheck::Certificate {
+                certificate,
+                chain,
+                require_rekor_bundle,
+            } => sdk::verify_certificate(
+                image,
+                certificate.to_string(),
+                chain.map(<[String]>::to_vec),
+                *require_rekor_bundle,
+                annotations,
+            ),
+        }
+        .map_err(|e| e.to_string())?;
+        if response.is_trusted {
+            Ok(response.digest)
+        } else {
+            Err("the host did not find a trusted signature".to_string())
+        }
+    }
+
+    fn certificate_trusted(&self, certificate: &str, chain: &[String]) -> Result<(), String> {
+        use kubewarden_policy_sdk::host_capabilities::crypto::{
+            verify_cert, BoolWithReason, Certificate, CertificateEncoding,
+        };
+        let pem = |data: &str| Certificate {
+            encoding: CertificateEncoding::Pem,
+            data: data.as_bytes().to_vec(),
+        };
+        let chain = chain.iter().map(|c| pem(c)).collect();
+        match verify_cert(pem(certificate), Some(chain), None) {
+            Ok(BoolWithReason::True) => Ok(()),
+            Ok(BoolWithReason::False(reason)) => Err(reason),
+            Err(e) => Err(format!("host could not check the certificate: {e}")),
+        }
+    }
+}

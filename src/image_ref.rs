@@ -1,0 +1,226 @@
+//! Container image references as the container runtime understands them: parsed with the
+//! distribution reference grammar (oci-spec) and normalised (`nginx` is
+//! `docker.io/library/nginx:latest`), so that rules and host calls see what the kubelet will pull.
+
+use std::fmt;
+
+use crate::reference_grammar::{self, ParsedReference};
+
+const DOCKER_HUB: &str = "docker.io";
+const DOCKER_HUB_LEGACY: &str = "index.docker.io";
+const DOCKER_HUB_OFFICIAL_NAMESPACE: &str = "library";
+
+/// An image reference from a workload, kept both as written and in normalised form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    written: String,
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<String>,
+}
+
+/// Why an image string is not a reference the runtime could pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidImageRef {
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid image reference: {}", self.reason)
+    }
+}
+
+impl ImageRef {
+    pub fn parse(written: &str) -> Result<Self, InvalidImageRef> {
+        if written.trim() != written {
+            return Err(InvalidImageRef {
+                reason: "leading or trailing whitespace".to_string(),
+            });
+        }
+        let ParsedReference { registry, repository, tag, digest } =
+            reference_grammar::parse(written).map_err(|reason| InvalidImageRef {
+                reason: reason.to_string(),
+            })?;
+        // Registry hosts are DNS names and so case-insensitive: `DOCKER.IO/nginx` must not
+        // escape rules written for `nginx`.
+        let registry = registry.map_or_else(|| DOCKER_HUB.to_string(), normalise_registry);
+        let repository = if registry == DOCKER_HUB && !repository.contains('/') {
+            format!("{DOCKER_HUB_OFFICIAL_NAMESPACE}/{repository}")
+        } else {
+            repository.to_string()
+        };
+        // A reference with only a digest has no tag; the runtime does not add `latest` to it.
+        let tag = match (tag, digest) {
+            (None, None) => Some("latest".to_string()),
+            (tag, _) => tag.map(str::to_string),
+        };
+        Ok(ImageRef {
+            written: written.to_string(),
+            registry,
+            repository,
+            tag,
+            digest: digest.map(str::to_string),
+        })
+    }
+
+    /// The reference exactly as the workload spells it.
+    pub fn written(&self) -> &str {
+        &self.written
+    }
+
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
+    }
+
+    /// `registry/repository[:tag][@digest]`, the form handed to the host for verification.
+    pub fn normalised(&self) -> String {
+        let mut out = format!("{}/{}", self.registry, self.repository);
+        if let Some(tag) = &self.tag {
+            out.push(':');
+            out.push_str(tag);
+        }
+        if let Some(digest) = &self.digest {
+            out.push('@');
+            out.push_str(digest);
+        }
+        out
+    }
+
+    /// The written reference pinned to `digest`, keeping the tag so humans can still read it.
+    pub fn pinned_to(&self, digest: &str) -> String {
+        let name = match self.written.split_once('@') {
+            Some((name, _)) => name,
+            None => &self.written,
+        };
+        format!("{name}@{digest}")
+    }
+}
+
+/// Lower-cases a registry host and folds Docker Hub's legacy name into its canonical one.
+pub fn normalise_registry(registry: &str) -> String {
+    let lower = registry.to_ascii_lowercase();
+    if lower == DOCKER_HUB_LEGACY {
+        DOCKER_HUB.to_string()
+    } else {
+        lower
+    }
+}
+
+/// Splits the first path component off when it names a registry host, using the runtime's rule:
+/// it contains `.` or `:`, or is `localhost`. Anything else is a Docker Hub path.
+pub fn split_registry(name: &str) -> Option<(&str, &str)> {
+    let (first, rest) = name.split_once('/')?;
+    let is_host = first.contains('.') || first.contains(':') || first.eq_ignore_ascii_case("localhost");
+    is_host.then_some((first, rest))
+}
+
+/// Digests the host may hand back: an algorithm the runtime accepts and hex of the right length.
+pub fn is_well_formed_digest(digest: &str) -> bool {
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return false;
+    };
+    let expected_len = match algorithm {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return false,
+    };
+    hex.len() == expected_len && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[rstest]
+    #[case("nginx", "docker.io/library/nginx:latest")]
+    #[case("nginx:1.25", "docker.io/library/nginx:1.25")]
+    #[case("library/nginx", "docker.io/library/nginx:latest")]
+    #[case("docker.io/nginx", "docker.io/library/nginx:latest")]
+    #[case("docker.io/library/nginx:1", "docker.io/library/nginx:1")]
+    #[case("index.docker.io/nginx", "docker.io/library/nginx:latest")]
+    #[case("index.docker.io/library/nginx:2", "docker.io/library/nginx:2")]
+    #[case("DOCKER.IO/library/nginx", "docker.io/library/nginx:latest")]
+    #[case("DOCKER.IO/nginx", "docker.io/library/nginx:latest")]
+    #[case("Index.Docker.IO/nginx", "docker.io/library/nginx:latest")]
+    #[case("bitnami/redis:7", "docker.io/bitnami/redis:7")]
+    #[case("ghcr.io/acme/app:v1", "ghcr.io/acme/app:v1")]
+    #[case("GHCR.io/acme/app:v1", "ghcr.io/acme/app:v1")]
+    #[case("ghcr.io/acme/team/app", "ghcr.io/acme/team/app:latest")]
+    #[case("localhost/app", "localhost/app:latest")]
+    #[case("localhost:5000/app:dev", "localhost:5000/app:dev")]
+    #[case("127.0.0.1:5000/app", "127.0.0.1:5000/app:latest")]
+    #[case("registry.local:5000/team/app:1.0", "registry.local:5000/team/app:1.0")]
+    #[case("quay.io/org/app:Mixed-Case.tag_1", "quay.io/org/app:Mixed-Case.tag_1")]
+    #[case("test.com:5000", "docker.io/library/test.com:5000")]
+    #[case("foo_bar.com:8080", "docker.io/library/foo_bar.com:8080")]
+    #[case("my-reg:5000/app", "my-reg:5000/app:latest")]
+    #[case("myreg/app", "docker.io/myreg/app:latest")]
+    #[case(concat!("nginx@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+           concat!("docker.io/library/nginx@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))]
+    #[case(concat!("nginx:1@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+           concat!("docker.io/library/nginx:1@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))]
+    #[case(concat!("index.docker.io/library/nginx@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+           concat!("docker.io/library/nginx@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))]
+    #[case(concat!("host:5000/a/b:t@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+           concat!("host:5000/a/b:t@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))]
+    #[case("gcr.io/distroless/static:nonroot", "gcr.io/distroless/static:nonroot")]
+    #[case("a.b.c/d/e/f/g:h", "a.b.c/d/e/f/g:h")]
+    #[case("xn--n3h.com/myimage:1", "xn--n3h.com/myimage:1")]
+    fn normalises_like_the_runtime(#[case] written: &str, #[case] expected: &str) {
+        let image = ImageRef::parse(written).expect("valid reference");
+        assert_eq!(image.normalised(), expected);
+        assert_eq!(image.written(), written);
+    }
+
+    #[rstest]
+    #[case("", "repository name must have at least one component")]
+    #[case("NGINX", "invalid reference format")]
+    #[case("docker.io/Library/nginx", "invalid reference format")]
+    #[case("nginx:", "invalid reference format")]
+    #[case("nginx@sha256:abc", "invalid reference format")]
+    #[case("nginx@md5:0123456789abcdef0123456789abcdef", "unsupported digest algorithm")]
+    #[case(" nginx", "leading or trailing whitespace")]
+    #[case("nginx ", "leading or trailing whitespace")]
+    #[case("ghcr.io//app", "invalid reference format")]
+    #[case("https://ghcr.io/app", "invalid reference format")]
+    fn rejects_what_the_runtime_cannot_pull(#[case] written: &str, #[case] reason: &str) {
+        let err = ImageRef::parse(written).expect_err("must be rejected");
+        assert_eq!(err.reason, reason, "for {written:?}");
+    }
+
+    #[test]
+    fn keeps_tag_and_digest_apart() {
+        let image = ImageRef::parse(&format!("host:5000/app:v1@{D}")).unwrap();
+        assert_eq!(image.digest(), Some(D));
+        assert_eq!(image.normalised(), format!("host:5000/app:v1@{D}"));
+        let untagged = ImageRef::parse(&format!("host:5000/app@{D}")).unwrap();
+        assert_eq!(untagged.normalised(), format!("host:5000/app@{D}"));
+    }
+
+    #[rstest]
+    #[case("nginx", "nginx@")]
+    #[case("nginx:1.25", "nginx:1.25@")]
+    #[case("host:5000/app:v1", "host:5000/app:v1@")]
+    #[case(concat!("host:5000/app:v1@", "sha256:1111111111111111111111111111111111111111111111111111111111111111"), "host:5000/app:v1@")]
+    fn pins_the_written_name_keeping_the_tag(#[case] written: &str, #[case] prefix: &str) {
+        let image = ImageRef::parse(written).unwrap();
+        assert_eq!(image.pinned_to(D), format!("{prefix}{D}"));
+    }
+
+    #[rstest]
+    #[case(D, true)]
+    #[case("sha256:0123", false)]
+    #[case("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", false)]
+    #[case("md5:0123456789abcdef0123456789abcdef", false)]
+    #[case("", false)]
+    #[case("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false)]
+    fn recognises_well_formed_digests(#[case] digest: &str, #[case] ok: bool) {
+        assert_eq!(is_well_formed_digest(digest), ok);
+    }
+}

@@ -1,0 +1,59 @@
+//! waPC entry points of the verify-image-signatures policy: they translate between the wire and
+//! plain Rust values; the modules below hold the logic and run natively in tests.
+
+pub mod evaluate;
+pub mod host;
+pub mod image_pattern;
+pub mod image_ref;
+pub mod messages;
+pub mod pem_material;
+pub mod reference_grammar;
+pub mod settings;
+pub mod signers;
+pub mod verification;
+pub mod workload;
+
+use kubewarden_policy_sdk::request::ValidationRequest;
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+use kubewarden_policy_sdk::{accept_request, mutate_request, protocol_version_guest, reject_request};
+use serde_json::Value;
+use wapc_guest::{register_function, CallResult};
+
+use evaluate::{evaluate, Decision};
+use host::KubewardenHost;
+use settings::Settings;
+
+#[no_mangle]
+pub extern "C" fn wapc_init() {
+    register_function("validate", validate);
+    register_function("validate_settings", validate_settings);
+    register_function("protocol_version", protocol_version_guest);
+}
+
+fn validate(payload: &[u8]) -> CallResult {
+    let request: ValidationRequest<Value> = match serde_json::from_slice(payload) {
+        Ok(request) => request,
+        Err(e) => return reject_request(Some(format!("cannot read the admission request: {e}")), Some(400), None, None),
+    };
+    // The host validated these settings at load time; failing here would mean it did not.
+    let settings = match Settings::parse(&request.settings) {
+        Ok(settings) => settings,
+        Err(errors) => return reject_request(Some(format!("invalid policy settings: {errors}")), Some(500), None, None),
+    };
+    match evaluate(&request.request, &settings, &KubewardenHost) {
+        Decision::Accept => accept_request(),
+        Decision::Mutate(object) => mutate_request(object),
+        Decision::Reject(message) => reject_request(Some(message), None, None, None),
+    }
+}
+
+fn validate_settings(payload: &[u8]) -> CallResult {
+    let outcome = serde_json::from_slice::<Value>(payload)
+        .map_err(|e| format!("settings are not valid JSON: {e}"))
+        .and_then(|document| Settings::validate(&document, &KubewardenHost).map_err(|e| e.to_string()));
+    let response = SettingsValidationResponse {
+        valid: outcome.is_ok(),
+        message: outcome.err(),
+    };
+    Ok(serde_json::to_vec(&response)?)
+}

@@ -1,0 +1,89 @@
+//! Rejection messages: every failing image of the object in one message, each with the field
+//! path, the image, the rule and the reason, so one round trip tells the user everything.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+/// Why one image field was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFailure {
+    pub path: String,
+    pub image: String,
+    /// `signatures[2] (keyless)` when a rule failed; `None` when the image itself is unusable.
+    pub rule: Option<String>,
+    pub reason: String,
+}
+
+/// `Kind namespace/name`, falling back to `generateName` for objects not yet named.
+pub fn describe_object(kind: &str, object: &Value, request_namespace: &str) -> String {
+    let metadata = object.get("metadata");
+    let text = |key: &str| {
+        metadata
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let name = text("name")
+        .map(str::to_string)
+        .or_else(|| text("generateName").map(|g| format!("{g}*")))
+        .unwrap_or_else(|| "<unnamed>".to_string());
+    let namespace = text("namespace").or(Some(request_namespace).filter(|n| !n.is_empty()));
+    match namespace {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+pub fn rejection(object: &str, failures: &[ImageFailure]) -> String {
+    let noun = if failures.len() == 1 { "image" } else { "images" };
+    let mut message = format!("{object}: {} {noun} not verified: ", failures.len());
+    for (i, failure) in failures.iter().enumerate() {
+        if i > 0 {
+            message.push_str("; ");
+        }
+        let _ = write!(message, "{} {:?}", failure.path, failure.image);
+        if let Some(rule) = &failure.rule {
+            let _ = write!(message, " failed {rule}");
+        }
+        let _ = write!(message, ": {}", failure.reason);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_objects_like_kubectl() {
+        let named = json!({"metadata": {"name": "web", "namespace": "shop"}});
+        assert_eq!(describe_object("Pod", &named, "other"), "Pod shop/web");
+        let generated = json!({"metadata": {"generateName": "web-7d9f-"}});
+        assert_eq!(describe_object("Pod", &generated, "shop"), "Pod shop/web-7d9f-*");
+        assert_eq!(describe_object("Job", &json!({}), ""), "Job <unnamed>");
+    }
+
+    #[test]
+    fn lists_every_failure_in_order() {
+        let failures = [
+            ImageFailure {
+                path: "spec.containers[0].image".into(),
+                image: "ghcr.io/acme/app:v1".into(),
+                rule: Some("signatures[0] (pubKeys)".into()),
+                reason: "no matching signature".into(),
+            },
+            ImageFailure {
+                path: "spec.initContainers[1].image".into(),
+                image: "NGINX".into(),
+                rule: None,
+                reason: "invalid image reference: invalid reference format".into(),
+            },
+        ];
+        assert_eq!(
+            rejection("Pod shop/web", &failures),
+            "Pod shop/web: 2 images not verified: spec.containers[0].image \"ghcr.io/acme/app:v1\" failed signatures[0] (pubKeys): no matching signature; spec.initContainers[1].image \"NGINX\": invalid image reference: invalid reference format"
+        );
+    }
+}

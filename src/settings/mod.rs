@@ -1,0 +1,114 @@
+//! The policy's settings: signature rules and the pinning switch, read strictly so that every
+//! mistake is reported at deploy time, all at once, each with its path.
+
+pub mod fields;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::host::SigstoreHost;
+use crate::image_pattern::ImagePattern;
+use crate::signers::{Signer, SIGNER_KEYS};
+use fields::{boolean, child, item, string, string_map, Fields, SettingsErrors};
+
+pub const SIGNATURES_KEY: &str = "signatures";
+pub const MODIFY_KEY: &str = "modifyImagesWithDigest";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub rules: Vec<SignatureRule>,
+    pub modify_images_with_digest: bool,
+}
+
+/// One entry of `signatures`: images matching `image` must be signed by `signer`, with
+/// `annotations` on that same signature.
+#[derive(Debug, Clone)]
+pub struct SignatureRule {
+    pub image: ImagePattern,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub signer: Signer,
+}
+
+impl Settings {
+    pub fn parse(document: &Value) -> Result<Settings, SettingsErrors> {
+        let mut errors = SettingsErrors::default();
+        let settings = Self::read(document, &mut errors);
+        match settings {
+            Some(settings) if errors.is_empty() => Ok(settings),
+            _ => Err(errors),
+        }
+    }
+
+    /// Everything `parse` checks, plus what needs the host (certificate chains).
+    pub fn validate(document: &Value, host: &dyn SigstoreHost) -> Result<Settings, SettingsErrors> {
+        let settings = Self::parse(document)?;
+        let mut errors = SettingsErrors::default();
+        for (i, rule) in settings.rules.iter().enumerate() {
+            rule.signer.check_trust(&item(SIGNATURES_KEY, i), host, &mut errors);
+        }
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn read(document: &Value, errors: &mut SettingsErrors) -> Option<Settings> {
+        let mut top = Fields::of(document, "", errors)?;
+        let rules = match top.take(SIGNATURES_KEY) {
+            Some(v) => fields::list(v, SIGNATURES_KEY, errors, read_rule),
+            None => {
+                errors.add(SIGNATURES_KEY, "is required: list at least one signature rule");
+                None
+            }
+        };
+        let modify = match top.take(MODIFY_KEY) {
+            Some(v) => boolean(v, MODIFY_KEY, errors),
+            None => Some(true),
+        };
+        top.finish(&[SIGNATURES_KEY, MODIFY_KEY], errors);
+        Some(Settings {
+            rules: rules?,
+            modify_images_with_digest: modify?,
+        })
+    }
+}
+
+const RULE_KEYS: [&str; 9] = [
+    "image",
+    "annotations",
+    SIGNER_KEYS[0],
+    SIGNER_KEYS[1],
+    SIGNER_KEYS[2],
+    SIGNER_KEYS[3],
+    SIGNER_KEYS[4],
+    crate::signers::Certificates::CHAIN_KEY,
+    crate::signers::Certificates::REKOR_KEY,
+];
+
+fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<SignatureRule> {
+    let mut rule = Fields::of(value, path, errors)?;
+    let image = match rule.take("image") {
+        Some(v) => string(v, &child(path, "image"), errors).map(|p| ImagePattern::new(&p)),
+        None => {
+            errors.add(child(path, "image"), "is required (a glob such as \"ghcr.io/acme/*\")");
+            None
+        }
+    };
+    // An empty map demands nothing; treating it as absent keeps host requests canonical.
+    let annotations = rule
+        .take("annotations")
+        .and_then(|v| string_map(v, &child(path, "annotations"), errors))
+        .filter(|map| !map.is_empty());
+    let signer = Signer::parse(&mut rule, errors);
+    rule.finish(&RULE_KEYS, errors);
+    Some(SignatureRule {
+        image: image?,
+        annotations,
+        signer: signer?,
+    })
+}
+
+#[cfg(test)]
+mod tests;
