@@ -74,7 +74,13 @@ pub fn evaluate(
                 }
                 Err(_) => Vec::new(),
             };
-            Planned { path: &field.path, pointer: &field.pointer, written, image, pairs }
+            Planned {
+                path: &field.path,
+                pointer: &field.pointer,
+                written,
+                image,
+                pairs,
+            }
         })
         .collect();
     let outcomes = plan.run(&settings.rules, host);
@@ -135,7 +141,10 @@ fn judge(
     let failure = |rule: usize, reason: String| ImageFailure {
         path: path.to_string(),
         image: image.written().to_string(),
-        rule: Some(format!("{SIGNATURES_KEY}[{rule}] ({})", settings.rules[rule].signer.kind())),
+        rule: Some(format!(
+            "{SIGNATURES_KEY}[{rule}] ({})",
+            settings.rules[rule].signer.kind()
+        )),
         reason,
     };
     let mut failures = Vec::new();
@@ -146,7 +155,9 @@ fn judge(
             Ok(verified) => match digest {
                 Some(first) if first != verified => failures.push(failure(
                     rule,
-                    format!("verified digest {verified} differs from {first} verified by another rule"),
+                    format!(
+                        "verified digest {verified} differs from {first} verified by another rule"
+                    ),
                 )),
                 _ => digest = Some(verified),
             },
@@ -162,7 +173,9 @@ fn judge(
                 path: path.to_string(),
                 image: image.written().to_string(),
                 rule: None,
-                reason: format!("the image is pinned to {pinned} but the verified digest is {digest}"),
+                reason: format!(
+                    "the image is pinned to {pinned} but the verified digest is {digest}"
+                ),
             }]);
         }
     }

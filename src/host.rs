@@ -49,7 +49,9 @@ impl SigstoreHost for KubewardenHost {
         let image = request.image;
         let annotations = request.annotations.cloned();
         let response = match &request.check {
-            SignerCheck::PubKeys(keys) => sdk::verify_pub_keys_image(image, keys.to_vec(), annotations),
+            SignerCheck::PubKeys(keys) => {
+                sdk::verify_pub_keys_image(image, keys.to_vec(), annotations)
+            }
             SignerCheck::Keyless(identities) => {
                 sdk::verify_keyless_exact_match(image, identities.to_vec(), annotations)
             }

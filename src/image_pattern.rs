@@ -97,6 +97,10 @@ mod tests {
     #[case("bitnami/*", "bitnami/redis", true)]
     fn covers(#[case] pattern: &str, #[case] image: &str, #[case] expected: bool) {
         let image = ImageRef::parse(image).unwrap();
-        assert_eq!(ImagePattern::new(pattern).covers(&image), expected, "{pattern} vs {image:?}");
+        assert_eq!(
+            ImagePattern::new(pattern).covers(&image),
+            expected,
+            "{pattern} vs {image:?}"
+        );
     }
 }

@@ -39,10 +39,14 @@ impl ImageRef {
                 reason: "leading or trailing whitespace".to_string(),
             });
         }
-        let ParsedReference { registry, repository, tag, digest } =
-            reference_grammar::parse(written).map_err(|reason| InvalidImageRef {
-                reason: reason.to_string(),
-            })?;
+        let ParsedReference {
+            registry,
+            repository,
+            tag,
+            digest,
+        } = reference_grammar::parse(written).map_err(|reason| InvalidImageRef {
+            reason: reason.to_string(),
+        })?;
         // Registry hosts are DNS names and so case-insensitive: `DOCKER.IO/nginx` must not
         // escape rules written for `nginx`.
         let registry = registry.map_or_else(|| DOCKER_HUB.to_string(), normalise_registry);
@@ -112,7 +116,8 @@ pub fn normalise_registry(registry: &str) -> String {
 /// it contains `.` or `:`, or is `localhost`. Anything else is a Docker Hub path.
 pub fn split_registry(name: &str) -> Option<(&str, &str)> {
     let (first, rest) = name.split_once('/')?;
-    let is_host = first.contains('.') || first.contains(':') || first.eq_ignore_ascii_case("localhost");
+    let is_host =
+        first.contains('.') || first.contains(':') || first.eq_ignore_ascii_case("localhost");
     is_host.then_some((first, rest))
 }
 
@@ -127,7 +132,10 @@ pub fn is_well_formed_digest(digest: &str) -> bool {
         "sha512" => 128,
         _ => return false,
     };
-    hex.len() == expected_len && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    hex.len() == expected_len
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -180,11 +188,14 @@ mod tests {
 
     #[rstest]
     #[case("", "repository name must have at least one component")]
-    #[case("NGINX", "invalid reference format")]
-    #[case("docker.io/Library/nginx", "invalid reference format")]
+    #[case("NGINX", "repository name must be lowercase")]
+    #[case("docker.io/Library/nginx", "repository name must be lowercase")]
     #[case("nginx:", "invalid reference format")]
     #[case("nginx@sha256:abc", "invalid reference format")]
-    #[case("nginx@md5:0123456789abcdef0123456789abcdef", "unsupported digest algorithm")]
+    #[case(
+        "nginx@md5:0123456789abcdef0123456789abcdef",
+        "unsupported digest algorithm"
+    )]
     #[case(" nginx", "leading or trailing whitespace")]
     #[case("nginx ", "leading or trailing whitespace")]
     #[case("ghcr.io//app", "invalid reference format")]
@@ -216,10 +227,16 @@ mod tests {
     #[rstest]
     #[case(D, true)]
     #[case("sha256:0123", false)]
-    #[case("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", false)]
+    #[case(
+        "sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+        false
+    )]
     #[case("md5:0123456789abcdef0123456789abcdef", false)]
     #[case("", false)]
-    #[case("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false)]
+    #[case(
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        false
+    )]
     fn recognises_well_formed_digests(#[case] digest: &str, #[case] ok: bool) {
         assert_eq!(is_well_formed_digest(digest), ok);
     }

@@ -10,12 +10,16 @@ pub mod pem_material;
 pub mod reference_grammar;
 pub mod settings;
 pub mod signers;
+#[cfg(test)]
+mod test_host;
 pub mod verification;
 pub mod workload;
 
 use kubewarden_policy_sdk::request::ValidationRequest;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
-use kubewarden_policy_sdk::{accept_request, mutate_request, protocol_version_guest, reject_request};
+use kubewarden_policy_sdk::{
+    accept_request, mutate_request, protocol_version_guest, reject_request,
+};
 use serde_json::Value;
 use wapc_guest::{register_function, CallResult};
 
@@ -33,12 +37,26 @@ pub extern "C" fn wapc_init() {
 fn validate(payload: &[u8]) -> CallResult {
     let request: ValidationRequest<Value> = match serde_json::from_slice(payload) {
         Ok(request) => request,
-        Err(e) => return reject_request(Some(format!("cannot read the admission request: {e}")), Some(400), None, None),
+        Err(e) => {
+            return reject_request(
+                Some(format!("cannot read the admission request: {e}")),
+                Some(400),
+                None,
+                None,
+            )
+        }
     };
     // The host validated these settings at load time; failing here would mean it did not.
     let settings = match Settings::parse(&request.settings) {
         Ok(settings) => settings,
-        Err(errors) => return reject_request(Some(format!("invalid policy settings: {errors}")), Some(500), None, None),
+        Err(errors) => {
+            return reject_request(
+                Some(format!("invalid policy settings: {errors}")),
+                Some(500),
+                None,
+                None,
+            )
+        }
     };
     match evaluate(&request.request, &settings, &KubewardenHost) {
         Decision::Accept => accept_request(),
@@ -50,7 +68,9 @@ fn validate(payload: &[u8]) -> CallResult {
 fn validate_settings(payload: &[u8]) -> CallResult {
     let outcome = serde_json::from_slice::<Value>(payload)
         .map_err(|e| format!("settings are not valid JSON: {e}"))
-        .and_then(|document| Settings::validate(&document, &KubewardenHost).map_err(|e| e.to_string()));
+        .and_then(|document| {
+            Settings::validate(&document, &KubewardenHost).map_err(|e| e.to_string())
+        });
     let response = SettingsValidationResponse {
         valid: outcome.is_ok(),
         message: outcome.err(),

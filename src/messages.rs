@@ -36,7 +36,11 @@ pub fn describe_object(kind: &str, object: &Value, request_namespace: &str) -> S
 }
 
 pub fn rejection(object: &str, failures: &[ImageFailure]) -> String {
-    let noun = if failures.len() == 1 { "image" } else { "images" };
+    let noun = if failures.len() == 1 {
+        "image"
+    } else {
+        "images"
+    };
     let mut message = format!("{object}: {} {noun} not verified: ", failures.len());
     for (i, failure) in failures.iter().enumerate() {
         if i > 0 {
@@ -61,7 +65,10 @@ mod tests {
         let named = json!({"metadata": {"name": "web", "namespace": "shop"}});
         assert_eq!(describe_object("Pod", &named, "other"), "Pod shop/web");
         let generated = json!({"metadata": {"generateName": "web-7d9f-"}});
-        assert_eq!(describe_object("Pod", &generated, "shop"), "Pod shop/web-7d9f-*");
+        assert_eq!(
+            describe_object("Pod", &generated, "shop"),
+            "Pod shop/web-7d9f-*"
+        );
         assert_eq!(describe_object("Job", &json!({}), ""), "Job <unnamed>");
     }
 

@@ -52,7 +52,8 @@ pub fn decode_public_key(pem: &str) -> Result<PublicKeyKind, String> {
         };
     }
     if oid == RSA_ENCRYPTION {
-        let sequence = AnyRef::from_der(key).map_err(|e| format!("RSA public key is malformed: {e}"))?;
+        let sequence =
+            AnyRef::from_der(key).map_err(|e| format!("RSA public key is malformed: {e}"))?;
         return if sequence.tag() == Tag::Sequence && key.len() >= 256 {
             Ok(PublicKeyKind::Rsa)
         } else {
@@ -73,8 +74,7 @@ pub fn decode_public_key(pem: &str) -> Result<PublicKeyKind, String> {
 
 /// Decodes one PEM `CERTIFICATE` into its X.509 structure.
 pub fn decode_certificate(pem: &str) -> Result<Certificate, String> {
-    Certificate::from_pem(pem.trim())
-        .map_err(|e| format!("not a PEM X.509 \"CERTIFICATE\": {e}"))
+    Certificate::from_pem(pem.trim()).map_err(|e| format!("not a PEM X.509 \"CERTIFICATE\": {e}"))
 }
 
 #[cfg(test)]
@@ -115,7 +115,11 @@ mod tests {
         // Same armour, one base64 character changed in the DER structure.
         let mangled = P256_PUB.replacen("MFkw", "MFkx", 1);
         assert!(decode_public_key(&mangled).is_err());
-        let truncated: String = P256_PUB.lines().filter(|l| !l.starts_with("Ngv") && l.len() != 64 || l.starts_with("-")).collect::<Vec<_>>().join("\n");
+        let truncated: String = P256_PUB
+            .lines()
+            .filter(|l| !l.starts_with("Ngv") && l.len() != 64 || l.starts_with("-"))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(decode_public_key(&truncated).is_err());
     }
 
@@ -124,7 +128,9 @@ mod tests {
     #[case("not a key")]
     #[case("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----")]
     fn rejects_garbage(#[case] pem: &str) {
-        assert!(decode_public_key(pem).unwrap_err().starts_with("not a PEM \"PUBLIC KEY\""));
+        assert!(decode_public_key(pem)
+            .unwrap_err()
+            .starts_with("not a PEM \"PUBLIC KEY\""));
     }
 
     #[test]
@@ -136,7 +142,9 @@ mod tests {
     fn decodes_certificates() {
         assert!(decode_certificate(CA_CERT).is_ok());
         assert!(decode_certificate(LEAF_CERT).is_ok());
-        assert!(decode_certificate(P256_PUB).unwrap_err().starts_with("not a PEM X.509"));
+        assert!(decode_certificate(P256_PUB)
+            .unwrap_err()
+            .starts_with("not a PEM X.509"));
         let mangled = LEAF_CERT.replacen("MII", "MIJ", 1);
         assert!(decode_certificate(&mangled).is_err());
     }

@@ -55,7 +55,12 @@ pub fn parse(reference: &str) -> Result<ParsedReference<'_>, &'static str> {
     if name.len() > NAME_MAX {
         return Err("repository name must not be more than 255 characters");
     }
-    Ok(ParsedReference { registry, repository, tag, digest })
+    Ok(ParsedReference {
+        registry,
+        repository,
+        tag,
+        digest,
+    })
 }
 
 fn split_name(name: &str) -> Result<(Option<&str>, &str), &'static str> {
@@ -65,7 +70,9 @@ fn split_name(name: &str) -> Result<(Option<&str>, &str), &'static str> {
             if is_host {
                 return if is_path(rest) {
                     Ok((Some(first), rest))
-                } else if rest.bytes().any(|b| b.is_ascii_uppercase()) && is_path(&rest.to_ascii_lowercase()) {
+                } else if rest.bytes().any(|b| b.is_ascii_uppercase())
+                    && is_path(&rest.to_ascii_lowercase())
+                {
                     Err("repository name must be lowercase")
                 } else {
                     Err("invalid reference format")
@@ -75,7 +82,9 @@ fn split_name(name: &str) -> Result<(Option<&str>, &str), &'static str> {
     }
     if is_path(name) {
         Ok((None, name))
-    } else if name.bytes().any(|b| b.is_ascii_uppercase()) && split_name(&name.to_ascii_lowercase()).is_ok() {
+    } else if name.bytes().any(|b| b.is_ascii_uppercase())
+        && split_name(&name.to_ascii_lowercase()).is_ok()
+    {
         Err("repository name must be lowercase")
     } else {
         Err("invalid reference format")
@@ -97,7 +106,9 @@ fn is_domain_component(component: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         }
         _ => false,
     }
@@ -198,24 +209,39 @@ mod tests {
 
     fn oracle(reference: &str) -> Option<(String, String, Option<String>, Option<String>)> {
         let r = Reference::try_from(reference).ok()?;
-        Some((r.registry().to_string(), r.repository().to_string(), r.tag().map(str::to_string), r.digest().map(str::to_string)))
+        Some((
+            r.registry().to_string(),
+            r.repository().to_string(),
+            r.tag().map(str::to_string),
+            r.digest().map(str::to_string),
+        ))
     }
 
     fn ours(reference: &str) -> Option<(String, String, Option<String>, Option<String>)> {
         let p = parse(reference).ok()?;
         // Apply oci-spec's Docker Hub defaulting so the two can be compared field by field.
         let (registry, repository) = match p.registry {
-            Some("index.docker.io") | Some("docker.io") | None if !p.repository.contains('/') => {
-                (p.registry.unwrap_or("docker.io"), format!("library/{}", p.repository))
-            }
+            Some("index.docker.io") | Some("docker.io") | None if !p.repository.contains('/') => (
+                p.registry.unwrap_or("docker.io"),
+                format!("library/{}", p.repository),
+            ),
             registry => (registry.unwrap_or("docker.io"), p.repository.to_string()),
         };
-        let registry = if registry == "index.docker.io" { "docker.io" } else { registry };
+        let registry = if registry == "index.docker.io" {
+            "docker.io"
+        } else {
+            registry
+        };
         let tag = match (p.tag, p.digest) {
             (None, None) => Some("latest".to_string()),
             (t, _) => t.map(str::to_string),
         };
-        Some((registry.to_string(), repository, tag, p.digest.map(str::to_string)))
+        Some((
+            registry.to_string(),
+            repository,
+            tag,
+            p.digest.map(str::to_string),
+        ))
     }
 
     #[test]
@@ -239,9 +265,15 @@ mod tests {
         // oci-spec accepts a registry-less upper-case first component as a Docker Hub namespace;
         // the runtime refuses upper-case repository names.
         assert!(oracle("Library/nginx").is_some());
-        assert_eq!(parse("Library/nginx"), Err("repository name must be lowercase"));
+        assert_eq!(
+            parse("Library/nginx"),
+            Err("repository name must be lowercase")
+        );
         assert_eq!(parse("NGINX"), Err("repository name must be lowercase"));
-        assert_eq!(parse("ghcr.io/Acme/app"), Err("repository name must be lowercase"));
+        assert_eq!(
+            parse("ghcr.io/Acme/app"),
+            Err("repository name must be lowercase")
+        );
     }
 
     #[test]
@@ -250,7 +282,10 @@ mod tests {
         let alphabet = ["a", "B", "0", ".", "-", "_", "/", ":", "h.c", "5"];
         let mut cases = vec![String::new()];
         for _ in 0..4 {
-            let next: Vec<String> = cases.iter().flat_map(|c| alphabet.iter().map(move |a| format!("{c}{a}"))).collect();
+            let next: Vec<String> = cases
+                .iter()
+                .flat_map(|c| alphabet.iter().map(move |a| format!("{c}{a}")))
+                .collect();
             cases.extend(next);
         }
         cases.sort();
@@ -258,7 +293,10 @@ mod tests {
         for reference in &cases {
             let (ours, theirs) = (ours(reference), oracle(reference));
             // Where oci-spec accepts an upper-case repository we refuse (see above); otherwise equal.
-            if theirs.as_ref().is_some_and(|(_, repo, _, _)| repo.bytes().any(|b| b.is_ascii_uppercase())) {
+            if theirs
+                .as_ref()
+                .is_some_and(|(_, repo, _, _)| repo.bytes().any(|b| b.is_ascii_uppercase()))
+            {
                 assert_eq!(ours, None, "{reference:?}");
             } else {
                 assert_eq!(ours, theirs, "{reference:?}");

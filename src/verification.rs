@@ -18,15 +18,15 @@ pub struct VerificationPlan {
 impl VerificationPlan {
     /// Adds a pair unless present; returns its position.
     pub fn add(&mut self, image: &str, rule: usize) -> usize {
-        if let Some(i) = self.pairs.iter().position(|(im, r)| im == image && *r == rule) {
+        if let Some(i) = self
+            .pairs
+            .iter()
+            .position(|(im, r)| im == image && *r == rule)
+        {
             return i;
         }
         self.pairs.push((image.to_string(), rule));
         self.pairs.len() - 1
-    }
-
-    pub fn len(&self) -> usize {
-        self.pairs.len()
     }
 
     /// Runs every pair against the host; outcomes share the pairs' positions.

@@ -8,9 +8,12 @@ pub fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     match kind {
         // `pods/ephemeralcontainers` (kubectl debug) arrives as kind Pod with the whole Pod.
         "Pod" => Some(&["spec"]),
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "ReplicationController" | "Job" => {
-            Some(&["spec", "template", "spec"])
-        }
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicationController"
+        | "Job" => Some(&["spec", "template", "spec"]),
         "CronJob" => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
         _ => None,
     }
@@ -44,25 +47,46 @@ pub fn image_fields<'a>(object: &'a Value, spec_path: &[&str]) -> Vec<ImageField
     let mut fields = Vec::new();
     for list in CONTAINER_LISTS {
         for (i, entry) in items(spec, list) {
-            push_field(&mut fields, entry.get("image"), format!("{base_path}.{list}[{i}].image"),
-                format!("{base_pointer}/{list}/{i}/image"));
+            push_field(
+                &mut fields,
+                entry.get("image"),
+                format!("{base_path}.{list}[{i}].image"),
+                format!("{base_pointer}/{list}/{i}/image"),
+            );
         }
     }
     for (i, volume) in items(spec, "volumes") {
         let reference = volume.get("image").and_then(|image| image.get("reference"));
-        push_field(&mut fields, reference, format!("{base_path}.volumes[{i}].image.reference"),
-            format!("{base_pointer}/volumes/{i}/image/reference"));
+        push_field(
+            &mut fields,
+            reference,
+            format!("{base_path}.volumes[{i}].image.reference"),
+            format!("{base_pointer}/volumes/{i}/image/reference"),
+        );
     }
     fields
 }
 
 fn items<'a>(spec: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)> {
-    spec.get(key).and_then(Value::as_array).into_iter().flatten().enumerate()
+    spec.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
 }
 
-fn push_field<'a>(fields: &mut Vec<ImageField<'a>>, value: Option<&'a Value>, path: String, pointer: String) {
+fn push_field<'a>(
+    fields: &mut Vec<ImageField<'a>>,
+    value: Option<&'a Value>,
+    path: String,
+    pointer: String,
+) {
     if let Some(value) = value.filter(|v| !v.is_null()) {
-        fields.push(ImageField { path, pointer, value });
+        fields.push(ImageField {
+            path,
+            pointer,
+            value,
+        });
     }
 }
 
@@ -84,7 +108,9 @@ mod tests {
     fn wrap(kind: &str, spec: Value) -> Value {
         match kind {
             "Pod" => json!({"kind": "Pod", "spec": spec}),
-            "CronJob" => json!({"kind": kind, "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": spec}}}}}),
+            "CronJob" => {
+                json!({"kind": kind, "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": spec}}}}})
+            }
             _ => json!({"kind": kind, "spec": {"template": {"spec": spec}}}),
         }
     }
@@ -109,9 +135,21 @@ mod tests {
         let expected = [
             ("containers[0].image", "containers/0/image", "a:1"),
             ("containers[2].image", "containers/2/image", "b:1"),
-            ("initContainers[0].image", "initContainers/0/image", "init:1"),
-            ("ephemeralContainers[0].image", "ephemeralContainers/0/image", "busybox"),
-            ("volumes[1].image.reference", "volumes/1/image/reference", "models/llm:7b"),
+            (
+                "initContainers[0].image",
+                "initContainers/0/image",
+                "init:1",
+            ),
+            (
+                "ephemeralContainers[0].image",
+                "ephemeralContainers/0/image",
+                "busybox",
+            ),
+            (
+                "volumes[1].image.reference",
+                "volumes/1/image/reference",
+                "models/llm:7b",
+            ),
         ]
         .map(|(p, q, v)| (format!("{base}.{p}"), format!("{pointer_base}/{q}"), v));
         assert_eq!(found, expected);
@@ -131,9 +169,15 @@ mod tests {
 
     #[test]
     fn tolerates_missing_and_odd_shapes() {
-        for object in [json!(null), json!({}), json!({"spec": null}), json!({"spec": {"containers": null}}),
-                       json!({"spec": {"containers": "x"}}), json!({"spec": {"containers": [null, 1, {"image": null}]}}),
-                       json!({"spec": {"volumes": [{"image": null}, {"image": {}}]}})] {
+        for object in [
+            json!(null),
+            json!({}),
+            json!({"spec": null}),
+            json!({"spec": {"containers": null}}),
+            json!({"spec": {"containers": "x"}}),
+            json!({"spec": {"containers": [null, 1, {"image": null}]}}),
+            json!({"spec": {"volumes": [{"image": null}, {"image": {}}]}}),
+        ] {
             assert!(image_fields(&object, &["spec"]).is_empty(), "{object}");
         }
     }

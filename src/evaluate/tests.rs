@@ -1,1 +1,418 @@
+use std::collections::BTreeMap;
 
+use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
+use rstest::rstest;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::pem_material::test_material::*;
+use crate::test_host::{FakeHost, DIGEST_A, DIGEST_B};
+
+fn fixture(name: &str) -> KubernetesAdmissionRequest {
+    let path = format!("{}/test_data/requests/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn settings(document: Value) -> Settings {
+    Settings::parse(&document).expect("test settings are valid")
+}
+
+fn pub_keys_for(pattern: &str) -> Settings {
+    settings(json!({"signatures": [{"image": pattern, "pubKeys": [P256_PUB]}]}))
+}
+
+/// Every string leaf of `value` with its JSON pointer.
+fn leaves(value: &Value, pointer: String, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| leaves(v, format!("{pointer}/{k}"), out)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| leaves(v, format!("{pointer}/{i}"), out)),
+        leaf => {
+            out.insert(pointer, leaf.clone());
+        }
+    }
+}
+
+/// The pointers whose values differ between two objects of the same shape.
+fn changed(before: &Value, after: &Value) -> BTreeMap<String, (Value, Value)> {
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    leaves(before, String::new(), &mut a);
+    leaves(after, String::new(), &mut b);
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "same fields, none dropped or added"
+    );
+    a.into_iter()
+        .filter(|(k, v)| &b[k] != v)
+        .map(|(k, v)| (k.clone(), (v, b[&k].clone())))
+        .collect()
+}
+
+#[rstest]
+#[case("pod.json", "/spec")]
+#[case("pod_ephemeralcontainers.json", "/spec")]
+#[case("deployment.json", "/spec/template/spec")]
+#[case("replicaset.json", "/spec/template/spec")]
+#[case("statefulset.json", "/spec/template/spec")]
+#[case("daemonset.json", "/spec/template/spec")]
+#[case("replicationcontroller.json", "/spec/template/spec")]
+#[case("job.json", "/spec/template/spec")]
+#[case("cronjob.json", "/spec/jobTemplate/spec/template/spec")]
+fn pins_every_image_of_every_kind_and_changes_nothing_else(#[case] name: &str, #[case] spec: &str) {
+    let request = fixture(name);
+    let host = FakeHost::trusting();
+    let Decision::Mutate(mutated) = evaluate(&request, &pub_keys_for("*"), &host) else {
+        panic!("expected a mutation")
+    };
+    let mut expected = BTreeMap::from([
+        (
+            format!("{spec}/initContainers/0/image"),
+            "ghcr.io/acme/migrate:v2",
+        ),
+        (format!("{spec}/containers/0/image"), "ghcr.io/acme/app:v1"),
+        (format!("{spec}/containers/1/image"), "ghcr.io/acme/app:v1"),
+        (format!("{spec}/containers/2/image"), "nginx:1.27"),
+        (
+            format!("{spec}/volumes/1/image/reference"),
+            "ghcr.io/acme/model:7b",
+        ),
+    ]);
+    if name == "pod_ephemeralcontainers.json" {
+        expected.insert(
+            format!("{spec}/ephemeralContainers/0/image"),
+            "busybox:1.36",
+        );
+    }
+    let expected: BTreeMap<String, (Value, Value)> = expected
+        .into_iter()
+        .map(|(p, image)| (p, (json!(image), json!(format!("{image}@{DIGEST_A}")))))
+        .collect();
+    assert_eq!(changed(&request.object, &mutated), expected);
+    // Unknown and future fields survive untouched.
+    assert!(mutated
+        .pointer(&format!("{spec}/futurePodSpecField/kept"))
+        .is_some());
+    assert_eq!(
+        mutated.pointer(&format!("{spec}/containers/0/futureContainerField")),
+        Some(&json!("kept"))
+    );
+    // One host call per distinct image: app:v1 appears twice.
+    let distinct = if name == "pod_ephemeralcontainers.json" {
+        5
+    } else {
+        4
+    };
+    assert_eq!(host.call_count(), distinct, "{:?}", host.call_log());
+}
+
+#[test]
+fn hands_the_host_the_normalised_image_and_the_rule() {
+    let request = fixture("pod.json");
+    let host = FakeHost::trusting();
+    let rules = settings(
+        json!({"signatures": [{"image": "nginx*", "pubKeys": [P256_PUB], "annotations": {"env": "prod"}}]}),
+    );
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = seen.clone();
+    let host_recording = FakeHost::answering(move |r| {
+        log.borrow_mut()
+            .push((r.image.to_string(), r.annotations.cloned()));
+        Ok(DIGEST_A.to_string())
+    });
+    evaluate(&request, &rules, &host_recording);
+    let annotations = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+    assert_eq!(
+        *seen.borrow(),
+        vec![(
+            "docker.io/library/nginx:1.27".to_string(),
+            Some(annotations)
+        )]
+    );
+    assert_eq!(host.call_count(), 0);
+}
+
+#[test]
+fn verifies_each_image_and_rule_pair_once() {
+    // Three containers share one image; two rules match it; a certificates rule has two certificates.
+    let request = fixture("deployment.json");
+    let rules = settings(json!({"signatures": [
+        {"image": "ghcr.io/acme/app*", "pubKeys": [P256_PUB]},
+        {"image": "ghcr.io/*", "githubActions": {"owner": "acme"}},
+        {"image": "ghcr.io/acme/model*", "certificates": [LEAF_CERT, CA_CERT], "requireRekorBundle": false}
+    ]}));
+    let host = FakeHost::trusting();
+    assert!(matches!(
+        evaluate(&request, &rules, &host),
+        Decision::Mutate(_)
+    ));
+    assert_eq!(
+        host.call_log(),
+        [
+            "ghcr.io/acme/app:v1 pubKeys",
+            "ghcr.io/acme/app:v1 githubActions",
+            "ghcr.io/acme/migrate:v2 githubActions",
+            "ghcr.io/acme/model:7b githubActions",
+            "ghcr.io/acme/model:7b certificate",
+            "ghcr.io/acme/model:7b certificate",
+        ]
+    );
+}
+
+#[test]
+fn rejects_listing_every_failing_image_in_a_stable_order() {
+    let request = fixture("deployment.json");
+    let rules = settings(json!({"signatures": [
+        {"image": "ghcr.io/*", "pubKeys": [P256_PUB]},
+        {"image": "nginx*", "keyless": [{"issuer": "https://accounts.example", "subject": "ops@example.com"}]}
+    ]}));
+    let host = FakeHost::answering(|r| {
+        if r.image.contains("app") || r.image.contains("nginx") {
+            Err(format!("no signature of {} matches", r.image))
+        } else {
+            Ok(DIGEST_A.to_string())
+        }
+    });
+    let Decision::Reject(message) = evaluate(&request, &rules, &host) else {
+        panic!("expected rejection")
+    };
+    assert_eq!(
+        message,
+        "Deployment shop/web: 3 images not verified: \
+         spec.template.spec.containers[0].image \"ghcr.io/acme/app:v1\" failed signatures[0] (pubKeys): no signature of ghcr.io/acme/app:v1 matches; \
+         spec.template.spec.containers[1].image \"ghcr.io/acme/app:v1\" failed signatures[0] (pubKeys): no signature of ghcr.io/acme/app:v1 matches; \
+         spec.template.spec.containers[2].image \"nginx:1.27\" failed signatures[1] (keyless): no signature of docker.io/library/nginx:1.27 matches"
+    );
+}
+
+#[test]
+fn every_matching_rule_must_pass() {
+    let request = fixture("pod_generated_name.json");
+    let rules = settings(json!({"signatures": [
+        {"image": "ghcr.io/*", "pubKeys": [P256_PUB]},
+        {"image": "ghcr.io/acme/*", "githubActions": {"owner": "acme"}}
+    ]}));
+    let host = FakeHost::answering(|r| match r.check {
+        crate::host::SignerCheck::GithubActions { .. } => Err("signed by another workflow".into()),
+        _ => Ok(DIGEST_A.into()),
+    });
+    assert_eq!(
+        evaluate(&request, &rules, &host),
+        Decision::Reject(
+            "Pod shop/web-7d9f-*: 1 image not verified: spec.containers[0].image \"ghcr.io/acme/app:v1\" failed signatures[1] (githubActions): signed by another workflow".into()
+        )
+    );
+}
+
+#[test]
+fn accepts_images_no_rule_covers_without_touching_them() {
+    let request = fixture("pod.json");
+    let host = FakeHost::trusting();
+    let Decision::Mutate(mutated) = evaluate(&request, &pub_keys_for("nginx*"), &host) else {
+        panic!()
+    };
+    let diff = changed(&request.object, &mutated);
+    assert_eq!(
+        diff.keys().collect::<Vec<_>>(),
+        ["/spec/containers/2/image"]
+    );
+    assert_eq!(host.call_count(), 1);
+
+    let host = FakeHost::trusting();
+    assert_eq!(
+        evaluate(&request, &pub_keys_for("quay.io/*"), &host),
+        Decision::Accept
+    );
+    assert_eq!(host.call_count(), 0);
+}
+
+fn pod_with_image(image: &str) -> KubernetesAdmissionRequest {
+    let mut request = fixture("pod_generated_name.json");
+    request.object["spec"]["containers"][0]["image"] = json!(image);
+    request
+}
+
+#[test]
+fn an_image_pinned_to_the_verified_digest_is_left_alone() {
+    let host = FakeHost::trusting();
+    let request = pod_with_image(&format!("ghcr.io/acme/app:v1@{DIGEST_A}"));
+    assert_eq!(
+        evaluate(&request, &pub_keys_for("*"), &host),
+        Decision::Accept
+    );
+    assert_eq!(
+        host.call_log(),
+        [format!("ghcr.io/acme/app:v1@{DIGEST_A} pubKeys")]
+    );
+}
+
+#[test]
+fn an_image_pinned_to_another_digest_is_rejected() {
+    let host = FakeHost::trusting();
+    let request = pod_with_image(&format!("ghcr.io/acme/app@{DIGEST_B}"));
+    let Decision::Reject(message) = evaluate(&request, &pub_keys_for("*"), &host) else {
+        panic!()
+    };
+    assert!(
+        message.ends_with(&format!(
+            "the image is pinned to {DIGEST_B} but the verified digest is {DIGEST_A}"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn pinning_can_be_switched_off() {
+    let mut rules = pub_keys_for("*");
+    rules.modify_images_with_digest = false;
+    let host = FakeHost::trusting();
+    assert_eq!(
+        evaluate(&fixture("pod.json"), &rules, &host),
+        Decision::Accept
+    );
+    assert_eq!(host.call_count(), 4, "verification still happens");
+}
+
+#[rstest]
+#[case::host_error(Err("registry unreachable: connection refused".to_string()), "registry unreachable: connection refused")]
+#[case::malformed_digest(Ok("sha256:xyz".to_string()), "host answered with a malformed digest \"sha256:xyz\"")]
+#[case::empty_digest(Ok(String::new()), "host answered with a malformed digest \"\"")]
+fn fails_closed_on_bad_host_answers(#[case] answer: Result<String, String>, #[case] reason: &str) {
+    let host = FakeHost::answering(move |_| answer.clone());
+    let Decision::Reject(message) = evaluate(
+        &pod_with_image("ghcr.io/acme/app:v1"),
+        &pub_keys_for("*"),
+        &host,
+    ) else {
+        panic!("must not admit")
+    };
+    assert!(message.ends_with(reason), "{message}");
+}
+
+#[test]
+fn rules_that_verify_different_digests_reject() {
+    let rules = settings(json!({"signatures": [
+        {"image": "*", "pubKeys": [P256_PUB]},
+        {"image": "*", "githubActions": {"owner": "acme"}}
+    ]}));
+    let host = FakeHost::answering(|r| match r.check {
+        crate::host::SignerCheck::PubKeys(_) => Ok(DIGEST_A.into()),
+        _ => Ok(DIGEST_B.into()),
+    });
+    let Decision::Reject(message) = evaluate(&pod_with_image("ghcr.io/acme/app:v1"), &rules, &host)
+    else {
+        panic!()
+    };
+    assert!(message.contains(&format!("failed signatures[1] (githubActions): verified digest {DIGEST_B} differs from {DIGEST_A}")), "{message}");
+}
+
+#[test]
+fn checks_of_one_rule_must_agree_on_the_digest() {
+    let rules =
+        settings(json!({"signatures": [{"image": "*", "certificates": [LEAF_CERT, CA_CERT]}]}));
+    let answers = std::cell::Cell::new(0);
+    let host = FakeHost::answering(move |_| {
+        answers.set(answers.get() + 1);
+        Ok(if answers.get() == 1 {
+            DIGEST_A
+        } else {
+            DIGEST_B
+        }
+        .to_string())
+    });
+    let Decision::Reject(message) = evaluate(&pod_with_image("ghcr.io/acme/app:v1"), &rules, &host)
+    else {
+        panic!()
+    };
+    assert!(
+        message.contains("verifications disagree on the digest"),
+        "{message}"
+    );
+}
+
+#[rstest]
+#[case::uppercase("GHCR.io/Acme/app", "repository name must be lowercase")]
+#[case::garbage("ghcr.io//app", "invalid reference format")]
+fn rejects_unparseable_references_with_the_field_path(#[case] image: &str, #[case] reason: &str) {
+    let host = FakeHost::trusting();
+    let Decision::Reject(message) =
+        evaluate(&pod_with_image(image), &pub_keys_for("quay.io/*"), &host)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        message,
+        format!("Pod shop/web-7d9f-*: 1 image not verified: spec.containers[0].image {image:?}: invalid image reference: {reason}")
+    );
+    assert_eq!(host.call_count(), 0);
+}
+
+#[test]
+fn a_non_string_image_is_rejected() {
+    let mut request = pod_with_image("x");
+    request.object["spec"]["containers"][0]["image"] = json!(7);
+    let Decision::Reject(message) = evaluate(&request, &pub_keys_for("*"), &FakeHost::trusting())
+    else {
+        panic!()
+    };
+    assert!(
+        message.ends_with("spec.containers[0].image \"7\": image must be a string"),
+        "{message}"
+    );
+}
+
+#[rstest]
+#[case::delete("pod_delete.json")]
+#[case::other_kind("service.json")]
+fn accepts_what_carries_no_new_images_without_host_calls(#[case] name: &str) {
+    let host = FakeHost::trusting();
+    assert_eq!(
+        evaluate(&fixture(name), &pub_keys_for("*"), &host),
+        Decision::Accept
+    );
+    assert_eq!(host.call_count(), 0);
+}
+
+#[test]
+fn connect_and_null_objects_are_accepted() {
+    let host = FakeHost::trusting();
+    let mut request = fixture("pod.json");
+    request.operation = "CONNECT".into();
+    assert_eq!(
+        evaluate(&request, &pub_keys_for("*"), &host),
+        Decision::Accept
+    );
+    let mut request = fixture("pod.json");
+    request.object = Value::Null;
+    assert_eq!(
+        evaluate(&request, &pub_keys_for("*"), &host),
+        Decision::Accept
+    );
+    assert_eq!(host.call_count(), 0);
+}
+
+#[test]
+fn docker_hub_spellings_cannot_escape_a_rule() {
+    let rules = pub_keys_for("nginx*");
+    for image in [
+        "nginx",
+        "docker.io/nginx:1",
+        &format!("index.docker.io/library/nginx@{DIGEST_A}"),
+        "DOCKER.IO/library/nginx",
+    ] {
+        let host = FakeHost::answering(|_| Err("unsigned".into()));
+        assert!(
+            matches!(
+                evaluate(&pod_with_image(image), &rules, &host),
+                Decision::Reject(_)
+            ),
+            "{image} escaped"
+        );
+        assert_eq!(host.call_count(), 1);
+    }
+}

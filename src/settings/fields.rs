@@ -82,7 +82,10 @@ impl<'a> Fields<'a> {
                 taken: Vec::new(),
             }),
             other => {
-                errors.add(path, format!("must be an object, found {}", describe(other)));
+                errors.add(
+                    path,
+                    format!("must be an object, found {}", describe(other)),
+                );
                 None
             }
         }
@@ -109,7 +112,7 @@ impl<'a> Fields<'a> {
 
     pub fn finish(self, known: &[&str], errors: &mut SettingsErrors) {
         for key in self.map.keys() {
-            if !self.taken.contains(&key.as_str()) {
+            if !self.taken.contains(&key.as_str()) && !known.contains(&key.as_str()) {
                 errors.add(
                     child(&self.path, key),
                     format!("unknown field; expected one of: {}", known.join(", ")),
@@ -148,7 +151,10 @@ pub fn boolean(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option
     match value {
         Value::Bool(b) => Some(*b),
         other => {
-            errors.add(path, format!("must be true or false, found {}", describe(other)));
+            errors.add(
+                path,
+                format!("must be true or false, found {}", describe(other)),
+            );
             None
         }
     }
@@ -184,7 +190,10 @@ pub fn string_map(
     errors: &mut SettingsErrors,
 ) -> Option<BTreeMap<String, String>> {
     let Value::Object(map) = value else {
-        errors.add(path, format!("must be a map of strings, found {}", describe(value)));
+        errors.add(
+            path,
+            format!("must be a map of strings, found {}", describe(value)),
+        );
         return None;
     };
     let before = errors.0.len();
@@ -196,7 +205,10 @@ pub fn string_map(
             }
             other => errors.add(
                 child(path, key),
-                format!("must be a string, found {} (quote it in YAML)", describe(other)),
+                format!(
+                    "must be a string, found {} (quote it in YAML)",
+                    describe(other)
+                ),
             ),
         }
     }
@@ -246,7 +258,10 @@ mod tests {
     fn string_map_wants_strings() {
         let mut errors = SettingsErrors::default();
         assert_eq!(string_map(&json!({"v": 1}), "a", &mut errors), None);
-        assert_eq!(errors.to_string(), "a.v: must be a string, found a number (quote it in YAML)");
+        assert_eq!(
+            errors.to_string(),
+            "a.v: must be a string, found a number (quote it in YAML)"
+        );
         let mut errors = SettingsErrors::default();
         let map = string_map(&json!({"env": "prod"}), "a", &mut errors).unwrap();
         assert_eq!(map.get("env").map(String::as_str), Some("prod"));

@@ -45,7 +45,8 @@ impl Settings {
         let settings = Self::parse(document)?;
         let mut errors = SettingsErrors::default();
         for (i, rule) in settings.rules.iter().enumerate() {
-            rule.signer.check_trust(&item(SIGNATURES_KEY, i), host, &mut errors);
+            rule.signer
+                .check_trust(&item(SIGNATURES_KEY, i), host, &mut errors);
         }
         if errors.is_empty() {
             Ok(settings)
@@ -59,7 +60,10 @@ impl Settings {
         let rules = match top.take(SIGNATURES_KEY) {
             Some(v) => fields::list(v, SIGNATURES_KEY, errors, read_rule),
             None => {
-                errors.add(SIGNATURES_KEY, "is required: list at least one signature rule");
+                errors.add(
+                    SIGNATURES_KEY,
+                    "is required: list at least one signature rule",
+                );
                 None
             }
         };
@@ -92,7 +96,10 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
     let image = match rule.take("image") {
         Some(v) => string(v, &child(path, "image"), errors).map(|p| ImagePattern::new(&p)),
         None => {
-            errors.add(child(path, "image"), "is required (a glob such as \"ghcr.io/acme/*\")");
+            errors.add(
+                child(path, "image"),
+                "is required (a glob such as \"ghcr.io/acme/*\")",
+            );
             None
         }
     };

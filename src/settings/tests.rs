@@ -1,1 +1,265 @@
+use rstest::rstest;
+use serde_json::{json, Value};
 
+use super::*;
+use crate::host::SignerCheck;
+use crate::pem_material::test_material::*;
+use crate::test_host::FakeHost;
+
+fn parse_yaml(yaml: &str) -> Result<Settings, SettingsErrors> {
+    let document: Value = serde_yaml::from_str(yaml).expect("test YAML");
+    Settings::parse(&document)
+}
+
+fn errors_of(document: Value) -> String {
+    Settings::parse(&document)
+        .expect_err("settings must be invalid")
+        .to_string()
+}
+
+#[test]
+fn reads_every_signer_kind() {
+    let document = json!({
+        "signatures": [
+            {"image": "ghcr.io/acme/*", "pubKeys": [P256_PUB, P384_PUB, RSA_PUB, ED25519_PUB], "annotations": {"env": "prod"}},
+            {"image": "ghcr.io/acme/*", "keyless": [{"issuer": "https://accounts.example", "subject": "alice@example.com"}]},
+            {"image": "ghcr.io/acme/*", "keylessPrefix": [{"issuer": "https://token.actions.githubusercontent.com", "urlPrefix": "https://github.com/acme"}]},
+            {"image": "ghcr.io/acme/*", "githubActions": {"owner": "acme", "repo": "app"}},
+            {"image": "ghcr.io/acme/*", "certificates": [LEAF_CERT], "certificateChain": [CA_CERT], "requireRekorBundle": false}
+        ]
+    });
+    let settings = Settings::parse(&document).expect("valid settings");
+    assert!(settings.modify_images_with_digest, "pinning defaults to on");
+    let kinds: Vec<&str> = settings.rules.iter().map(|r| r.signer.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "pubKeys",
+            "keyless",
+            "keylessPrefix",
+            "githubActions",
+            "certificates"
+        ]
+    );
+    assert_eq!(
+        settings.rules[0].annotations.as_ref().unwrap()["env"],
+        "prod"
+    );
+    assert_eq!(
+        settings.rules[0].signer.checks(),
+        vec![SignerCheck::PubKeys(&[
+            P256_PUB.to_string(),
+            P384_PUB.to_string(),
+            RSA_PUB.to_string(),
+            ED25519_PUB.to_string()
+        ])]
+    );
+    match &settings.rules[2].signer.checks()[0] {
+        SignerCheck::KeylessPrefix(ids) => assert_eq!(ids[0].url_prefix, "https://github.com/acme"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        settings.rules[3].signer.checks(),
+        vec![SignerCheck::GithubActions {
+            owner: "acme",
+            repo: Some("app")
+        }]
+    );
+    let chain = [CA_CERT.to_string()];
+    assert_eq!(
+        settings.rules[4].signer.checks(),
+        vec![SignerCheck::Certificate {
+            certificate: LEAF_CERT,
+            chain: Some(&chain),
+            require_rekor_bundle: false
+        }]
+    );
+}
+
+#[test]
+fn reads_the_established_policys_yaml() {
+    let yaml = format!(
+        r#"
+modifyImagesWithDigest: false
+signatures:
+  - image: "registry-testing.svc.lan/*"
+    pubKeys:
+      - |
+{}
+    annotations:
+      env: prod
+  - image: "ghcr.io/kubewarden/*"
+    keylessPrefix:
+      - issuer: https://token.actions.githubusercontent.com
+        url_prefix: https://github.com/kubewarden
+  - image: "docker.io/library/busybox:*"
+    githubActions:
+      owner: kubewarden
+  - image: "*"
+    certificates:
+      - |
+{}
+"#,
+        indent(P256_PUB, 8),
+        indent(LEAF_CERT, 8)
+    );
+    let settings = parse_yaml(&yaml).expect("valid settings");
+    assert!(!settings.modify_images_with_digest);
+    assert_eq!(settings.rules.len(), 4);
+    assert_eq!(
+        settings.rules[2].signer.checks(),
+        vec![SignerCheck::GithubActions {
+            owner: "kubewarden",
+            repo: None
+        }]
+    );
+    // certificates without certificateChain and requireRekorBundle: no chain, bundle required.
+    match &settings.rules[3].signer.checks()[0] {
+        SignerCheck::Certificate {
+            chain,
+            require_rekor_bundle,
+            ..
+        } => {
+            assert_eq!(*chain, None);
+            assert!(*require_rekor_bundle);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn indent(text: &str, by: usize) -> String {
+    text.lines()
+        .map(|l| format!("{}{l}", " ".repeat(by)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn accepts_url_prefix_in_either_spelling_but_not_both() {
+    let rule = |prefix: Value| json!({"signatures": [{"image": "*", "keylessPrefix": [prefix]}]});
+    assert!(Settings::parse(&rule(
+        json!({"issuer": "i", "urlPrefix": "https://github.com/a"})
+    ))
+    .is_ok());
+    assert!(Settings::parse(&rule(
+        json!({"issuer": "i", "url_prefix": "https://github.com/a"})
+    ))
+    .is_ok());
+    assert_eq!(
+        errors_of(rule(
+            json!({"issuer": "i", "urlPrefix": "https://github.com/a", "url_prefix": "https://github.com/b"})
+        )),
+        "signatures[0].keylessPrefix[0]: give urlPrefix or url_prefix, not both"
+    );
+}
+
+#[rstest]
+#[case::not_an_object(json!([]), "must be an object, found a list")]
+#[case::no_signatures(json!({}), "signatures: is required: list at least one signature rule")]
+#[case::empty_signatures(json!({"signatures": []}), "signatures: must not be empty")]
+#[case::signatures_not_a_list(json!({"signatures": {"image": "*"}}), "signatures: must be a list, found an object")]
+#[case::unknown_top_level(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImageWithDigest": false}),
+    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest")]
+#[case::modify_not_bool(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImagesWithDigest": "no"}),
+    "modifyImagesWithDigest: must be true or false, found a string")]
+#[case::no_image(json!({"signatures": [{"githubActions": {"owner": "a"}}]}),
+    "signatures[0].image: is required (a glob such as \"ghcr.io/acme/*\")")]
+#[case::empty_image(json!({"signatures": [{"image": " ", "githubActions": {"owner": "a"}}]}), "signatures[0].image: must not be empty")]
+#[case::no_signer(json!({"signatures": [{"image": "*"}]}),
+    "signatures[0]: needs one signer kind: one of pubKeys, keyless, keylessPrefix, githubActions, certificates")]
+#[case::two_signers(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "keyless": [{"issuer": "i", "subject": "s"}]}]}),
+    "signatures[0]: has keyless and githubActions: a rule takes exactly one signer kind (write one rule per kind; every matching rule must pass)")]
+#[case::unknown_rule_field(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "anotations": {"a": "b"}}]}),
+    "signatures[0].anotations: unknown field; expected one of: image, annotations, pubKeys, keyless, keylessPrefix, githubActions, certificates, certificateChain, requireRekorBundle")]
+#[case::empty_pub_keys(json!({"signatures": [{"image": "*", "pubKeys": []}]}), "signatures[0].pubKeys: must not be empty")]
+#[case::bad_pem(json!({"signatures": [{"image": "*", "pubKeys": ["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]}]}),
+    "signatures[0].pubKeys[0]: not a PEM \"PUBLIC KEY\" (SubjectPublicKeyInfo): unknown/unsupported ASN.1 DER tag: 0x00 at DER byte 1")]
+#[case::empty_keyless(json!({"signatures": [{"image": "*", "keyless": []}]}), "signatures[0].keyless: must not be empty")]
+#[case::keyless_missing_subject(json!({"signatures": [{"image": "*", "keyless": [{"issuer": "i"}]}]}),
+    "signatures[0].keyless[0].subject: is required")]
+#[case::keyless_unknown(json!({"signatures": [{"image": "*", "keyless": [{"issuer": "i", "subject": "s", "subjectRegExp": ".*"}]}]}),
+    "signatures[0].keyless[0].subjectRegExp: unknown field; expected one of: issuer, subject")]
+#[case::prefix_not_https(json!({"signatures": [{"image": "*", "keylessPrefix": [{"issuer": "i", "urlPrefix": "gh.com/x"}]}]}),
+    "signatures[0].keylessPrefix[0].urlPrefix: \"gh.com/x\" is not an absolute https URL")]
+#[case::prefix_missing(json!({"signatures": [{"image": "*", "keylessPrefix": [{"issuer": "i"}]}]}),
+    "signatures[0].keylessPrefix[0].urlPrefix: is required")]
+#[case::gha_not_object(json!({"signatures": [{"image": "*", "githubActions": "acme"}]}),
+    "signatures[0].githubActions: must be an object, found a string")]
+#[case::gha_empty_owner(json!({"signatures": [{"image": "*", "githubActions": {"owner": ""}}]}),
+    "signatures[0].githubActions.owner: must not be empty")]
+#[case::gha_bad_repo(json!({"signatures": [{"image": "*", "githubActions": {"owner": "acme", "repo": "a/b"}}]}),
+    "signatures[0].githubActions.repo: \"a/b\" is not a valid GitHub repository name (letters, digits, '.', '-', '_', at most 100)")]
+#[case::gha_bad_owner(json!({"signatures": [{"image": "*", "githubActions": {"owner": "-acme"}}]}),
+    "signatures[0].githubActions.owner: \"-acme\" is not a valid GitHub user or organisation name (letters, digits and single inner hyphens, at most 39)")]
+#[case::empty_certificates(json!({"signatures": [{"image": "*", "certificates": []}]}), "signatures[0].certificates: must not be empty")]
+#[case::cert_is_key(json!({"signatures": [{"image": "*", "certificates": [P256_PUB]}]}),
+    "signatures[0].certificates[0]: not a PEM X.509 \"CERTIFICATE\": PEM error: unexpected PEM type label: expecting \"BEGIN CERTIFICATE\"")]
+#[case::empty_chain(json!({"signatures": [{"image": "*", "certificates": [LEAF_CERT], "certificateChain": []}]}),
+    "signatures[0].certificateChain: must not be empty")]
+#[case::rekor_not_bool(json!({"signatures": [{"image": "*", "certificates": [LEAF_CERT], "requireRekorBundle": "yes"}]}),
+    "signatures[0].requireRekorBundle: must be true or false, found a string")]
+#[case::chain_without_certificates(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "certificateChain": [CA_CERT]}]}),
+    "signatures[0].certificateChain: is only allowed together with certificates")]
+#[case::annotation_not_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "annotations": {"version": 2}}]}),
+    "signatures[0].annotations.version: must be a string, found a number (quote it in YAML)")]
+fn reports_each_problem_with_its_path(#[case] document: Value, #[case] expected: &str) {
+    assert_eq!(errors_of(document), expected);
+}
+
+#[test]
+fn reports_every_problem_at_once_in_document_order() {
+    let document = json!({
+        "signatures": [
+            {"image": "*", "keyless": []},
+            {"image": "*", "pubKeys": [P256_PUB]},
+            {"image": "", "githubActions": {"owner": "acme", "org": "x"}},
+        ],
+        "extra": 1
+    });
+    assert_eq!(
+        errors_of(document),
+        "signatures[0].keyless: must not be empty; signatures[2].image: must not be empty; \
+         signatures[2].githubActions.org: unknown field; expected one of: owner, repo; \
+         extra: unknown field; expected one of: signatures, modifyImagesWithDigest"
+    );
+}
+
+#[test]
+fn null_values_are_absent() {
+    let settings = Settings::parse(&json!({
+        "signatures": [{"image": "*", "githubActions": {"owner": "a", "repo": null}, "annotations": null, "keyless": null}],
+        "modifyImagesWithDigest": null
+    }))
+    .unwrap();
+    assert!(settings.modify_images_with_digest);
+    assert!(settings.rules[0].annotations.is_none());
+}
+
+#[test]
+fn checks_certificates_against_their_chain_through_the_host() {
+    let document = json!({"signatures": [
+        {"image": "a/*", "certificates": [LEAF_CERT, CA_CERT], "certificateChain": [CA_CERT]},
+        {"image": "b/*", "certificates": [LEAF_CERT]}
+    ]});
+    let host = FakeHost::trusting();
+    Settings::validate(&document, &host).expect("trusted");
+    // Only the rule with a chain asks the host, once per certificate.
+    assert_eq!(host.call_count(), 2);
+
+    let host = FakeHost::trusting().distrusting_certificate(LEAF_CERT);
+    let errors = Settings::validate(&document, &host)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        errors,
+        "signatures[0].certificates[0]: not trusted by certificateChain: certificate signature does not verify"
+    );
+}
+
+#[test]
+fn validation_stops_before_host_checks_when_parsing_fails() {
+    let host = FakeHost::trusting();
+    let document = json!({"signatures": [{"image": "*", "certificates": [LEAF_CERT], "certificateChain": [CA_CERT], "x": 1}]});
+    assert!(Settings::validate(&document, &host).is_err());
+    assert_eq!(host.call_count(), 0);
+}

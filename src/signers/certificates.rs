@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::host::{SigstoreHost, SignerCheck};
+use crate::host::{SignerCheck, SigstoreHost};
 use crate::pem_material::decode_certificate;
 use crate::settings::fields::{boolean, item, list, string, Fields, SettingsErrors};
 
@@ -57,7 +57,12 @@ impl Certificates {
 
     /// Asks the host whether each certificate is trusted by the configured chain, so that a
     /// certificate the chain does not vouch for is refused when the policy is deployed.
-    pub fn check_trust(&self, rule_path: &str, host: &dyn SigstoreHost, errors: &mut SettingsErrors) {
+    pub fn check_trust(
+        &self,
+        rule_path: &str,
+        host: &dyn SigstoreHost,
+        errors: &mut SettingsErrors,
+    ) {
         let Some(chain) = &self.chain else { return };
         for (i, certificate) in self.certificates.iter().enumerate() {
             if let Err(reason) = host.certificate_trusted(certificate, chain) {

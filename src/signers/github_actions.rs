@@ -64,14 +64,18 @@ fn is_valid_owner(owner: &str) -> bool {
         && !owner.starts_with('-')
         && !owner.ends_with('-')
         && !owner.contains("--")
-        && owner.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn is_valid_repo(repo: &str) -> bool {
     repo.len() <= 100
         && repo != "."
         && repo != ".."
-        && repo.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && repo
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 #[cfg(test)]

@@ -86,7 +86,9 @@ fn check_https_url(prefix: &str) -> Result<(), &'static str> {
         !label.is_empty()
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     if !host.split('.').all(label_ok) {
         return Err("has an invalid host name");
@@ -94,9 +96,9 @@ fn check_https_url(prefix: &str) -> Result<(), &'static str> {
     if port.is_some_and(|p| p.parse::<u16>().is_err() || p.starts_with('+')) {
         return Err("has an invalid port");
     }
-    let path_ok = path.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
-    });
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b));
     if !path_ok {
         return Err("has characters that must be percent-encoded");
     }
@@ -115,14 +117,26 @@ mod tests {
     #[case("gh.com/x", Err("is not an absolute https URL"))]
     #[case("http://github.com/acme", Err("is not an absolute https URL"))]
     #[case("https://", Err("is not an absolute https URL"))]
-    #[case("https://github.com/acme?x=1", Err("must not carry a query, fragment or user name"))]
-    #[case("https://github.com/acme#x", Err("must not carry a query, fragment or user name"))]
-    #[case("https://u@github.com/acme", Err("must not carry a query, fragment or user name"))]
+    #[case(
+        "https://github.com/acme?x=1",
+        Err("must not carry a query, fragment or user name")
+    )]
+    #[case(
+        "https://github.com/acme#x",
+        Err("must not carry a query, fragment or user name")
+    )]
+    #[case(
+        "https://u@github.com/acme",
+        Err("must not carry a query, fragment or user name")
+    )]
     #[case("https://git hub.com/acme", Err("has an invalid host name"))]
     #[case("https://-x.com/acme", Err("has an invalid host name"))]
     #[case("https://github.com:99999/acme", Err("has an invalid port"))]
     #[case("https://github.com:8443/acme", Ok(()))]
-    #[case("https://github.com/ac me", Err("has characters that must be percent-encoded"))]
+    #[case(
+        "https://github.com/ac me",
+        Err("has characters that must be percent-encoded")
+    )]
     #[case("https://github.com/acme%20x", Ok(()))]
     #[case("HTTPS://github.com/acme", Err("is not an absolute https URL"))]
     fn url_prefix_must_be_absolute_https(#[case] prefix: &str, #[case] expected: Result<(), &str>) {
@@ -131,8 +145,22 @@ mod tests {
 
     #[test]
     fn every_accepted_prefix_parses_as_an_https_url() {
-        let hosts = ["github.com", "a.b-c.example", "gitlab.example.com:8443", "h"];
-        let paths = ["", "/", "/acme", "/acme/", "/a~b/c.d_e", "/%41x", "/a:b@c", "/a(b)!$&'*+,;="];
+        let hosts = [
+            "github.com",
+            "a.b-c.example",
+            "gitlab.example.com:8443",
+            "h",
+        ];
+        let paths = [
+            "",
+            "/",
+            "/acme",
+            "/acme/",
+            "/a~b/c.d_e",
+            "/%41x",
+            "/a:b@c",
+            "/a(b)!$&'*+,;=",
+        ];
         for host in hosts {
             for path in paths {
                 let prefix = format!("https://{host}{path}");

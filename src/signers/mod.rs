@@ -13,7 +13,7 @@ pub use keyless::Keyless;
 pub use keyless_prefix::KeylessPrefix;
 pub use pub_keys::PubKeys;
 
-use crate::host::{SigstoreHost, SignerCheck};
+use crate::host::{SignerCheck, SigstoreHost};
 use crate::settings::fields::{Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
@@ -58,7 +58,10 @@ impl Signer {
         if !kind_is_certificates {
             for sibling in [Certificates::CHAIN_KEY, Certificates::REKOR_KEY] {
                 if rule.take(sibling).is_some() {
-                    errors.add(rule.path_of(sibling), "is only allowed together with certificates");
+                    errors.add(
+                        rule.path_of(sibling),
+                        "is only allowed together with certificates",
+                    );
                 }
             }
         }
@@ -66,8 +69,14 @@ impl Signer {
         for key in &present {
             let path = rule.path_of(key);
             let signer = match *key {
-                PubKeys::KEY => rule.take(key).and_then(|v| PubKeys::parse(v, &path, errors)).map(Signer::PubKeys),
-                Keyless::KEY => rule.take(key).and_then(|v| Keyless::parse(v, &path, errors)).map(Signer::Keyless),
+                PubKeys::KEY => rule
+                    .take(key)
+                    .and_then(|v| PubKeys::parse(v, &path, errors))
+                    .map(Signer::PubKeys),
+                Keyless::KEY => rule
+                    .take(key)
+                    .and_then(|v| Keyless::parse(v, &path, errors))
+                    .map(Signer::Keyless),
                 KeylessPrefix::KEY => rule
                     .take(key)
                     .and_then(|v| KeylessPrefix::parse(v, &path, errors))
@@ -109,7 +118,12 @@ impl Signer {
     }
 
     /// Deploy-time checks that need the host.
-    pub fn check_trust(&self, rule_path: &str, host: &dyn SigstoreHost, errors: &mut SettingsErrors) {
+    pub fn check_trust(
+        &self,
+        rule_path: &str,
+        host: &dyn SigstoreHost,
+        errors: &mut SettingsErrors,
+    ) {
         if let Signer::Certificates(s) = self {
             s.check_trust(rule_path, host, errors);
         }

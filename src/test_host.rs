@@ -1,0 +1,80 @@
+//! A scriptable stand-in for the Kubewarden host, for native unit tests: it answers each
+//! verification with a closure and records every call so tests can count them.
+
+use std::cell::RefCell;
+
+use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
+
+type Answer = Box<dyn Fn(&VerificationRequest<'_>) -> Result<String, String>>;
+
+pub struct FakeHost {
+    answer: Answer,
+    untrusted_certificates: Vec<String>,
+    pub calls: RefCell<Vec<String>>,
+}
+
+pub const DIGEST_A: &str =
+    "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub const DIGEST_B: &str =
+    "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+impl FakeHost {
+    pub fn answering(
+        answer: impl Fn(&VerificationRequest<'_>) -> Result<String, String> + 'static,
+    ) -> Self {
+        FakeHost {
+            answer: Box::new(answer),
+            untrusted_certificates: Vec::new(),
+            calls: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Trusts every image, answering `DIGEST_A`.
+    pub fn trusting() -> Self {
+        Self::answering(|_| Ok(DIGEST_A.to_string()))
+    }
+
+    pub fn distrusting_certificate(mut self, pem: &str) -> Self {
+        self.untrusted_certificates.push(pem.to_string());
+        self
+    }
+
+    pub fn call_count(&self) -> usize {
+        self.calls.borrow().len()
+    }
+
+    /// `"<image> <kind>"` per call, in call order.
+    pub fn call_log(&self) -> Vec<String> {
+        self.calls.borrow().clone()
+    }
+}
+
+pub fn kind_of(check: &SignerCheck<'_>) -> &'static str {
+    match check {
+        SignerCheck::PubKeys(_) => "pubKeys",
+        SignerCheck::Keyless(_) => "keyless",
+        SignerCheck::KeylessPrefix(_) => "keylessPrefix",
+        SignerCheck::GithubActions { .. } => "githubActions",
+        SignerCheck::Certificate { .. } => "certificate",
+    }
+}
+
+impl SigstoreHost for FakeHost {
+    fn verify(&self, request: &VerificationRequest<'_>) -> Result<String, String> {
+        self.calls
+            .borrow_mut()
+            .push(format!("{} {}", request.image, kind_of(&request.check)));
+        (self.answer)(request)
+    }
+
+    fn certificate_trusted(&self, certificate: &str, _chain: &[String]) -> Result<(), String> {
+        self.calls
+            .borrow_mut()
+            .push("certificate_trusted".to_string());
+        if self.untrusted_certificates.iter().any(|c| c == certificate) {
+            Err("certificate signature does not verify".to_string())
+        } else {
+            Ok(())
+        }
+    }
+}
