@@ -40,6 +40,9 @@ e2e-tests: annotated-policy.wasm
 
 test: check-size unit-tests e2e-tests
 
+run: annotated-policy.wasm
+	KWRUN_BIN=$(KWRUN) e2e-tests/demo
+
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 

@@ -1,0 +1,69 @@
+# Shared steps for the e2e suite: build requests from test_data fixtures, run the policy through
+# kwctl or kwrun with the same flags, and read the AdmissionResponse.
+bats_require_minimum_version 1.5.0
+
+POLICY="${POLICY:-$REPO_ROOT/annotated-policy.wasm}"
+RUNNER="${KWCTL:-${KWRUN_BIN:-$REPO_ROOT/target/host/kwrun}}"
+REQUESTS="$REPO_ROOT/test_data/requests"
+
+# request KIND_FIXTURE [APP [INIT [PROXY [MODEL [DEBUG]]]]]: a fixture request whose images are
+# replaced; every image defaults to APP (itself defaulting to the image signed by key A).
+request() {
+  local fixture="$1" app="${2:-$IMAGE_SIGNED_A}"
+  local init="${3:-$app}" proxy="${4:-$app}" model="${5:-$app}" debug="${6:-$app}"
+  local out="$BATS_TEST_TMPDIR/request-$fixture"
+  jq --arg app "$app" --arg init "$init" --arg proxy "$proxy" --arg model "$model" --arg debug "$debug" '
+    def swap: {"ghcr.io/acme/app:v1": $app, "ghcr.io/acme/migrate:v2": $init, "nginx:1.27": $proxy,
+               "ghcr.io/acme/model:7b": $model, "busybox:1.36": $debug}[.] // .;
+    (.. | objects | select(has("image") and (.image | type) == "string") | .image) |= swap
+    | (.. | objects | select(has("reference") and (.reference | type) == "string") | .reference) |= swap
+  ' "$REQUESTS/$fixture" >"$out"
+  echo "$out"
+}
+
+# settings_for PATTERN SIGNER_JSON [EXTRA_RULE_JSON [TOP_LEVEL_JSON]]: one rule covering PATTERN.
+settings_for() {
+  local pattern="$1" signer="$2" extra="${3:-{\}}" top="${4:-{\}}"
+  jq -cn --arg image "$pattern" --argjson signer "$signer" --argjson extra "$extra" --argjson top "$top" \
+    '{signatures: [{image: $image} + $signer + $extra]} + $top'
+}
+
+pem() { jq -Rs . <"$1"; }
+
+# evaluate SETTINGS_JSON REQUEST_FILE: sets $output (stdout), $stderr and $status.
+evaluate() {
+  run --separate-stderr "$RUNNER" run \
+    --request-path "$2" \
+    --settings-json "$1" \
+    --sources-path "$SOURCES_PATH" \
+    --sigstore-trust-config "$TRUST_CONFIG" \
+    "$POLICY"
+}
+
+allowed() { jq -r '.allowed' <<<"$output"; }
+message() { jq -r '.status.message // ""' <<<"$output"; }
+# The decoded JSON patch, or [] when the response carries none.
+patch() {
+  local encoded
+  encoded=$(jq -r '.patch // empty' <<<"$output")
+  if [[ -z "$encoded" ]]; then echo '[]'; else base64 -d <<<"$encoded" | jq -c .; fi
+}
+patched_value() { patch | jq -r --arg path "$1" '.[] | select(.path == $path) | .value'; }
+
+assert_accepted() {
+  [[ "$status" -eq 0 ]] || { echo "exit $status: $stderr"; return 1; }
+  [[ "$(allowed)" == "true" ]] || { echo "expected acceptance, got: $output"; return 1; }
+}
+
+assert_rejected() {
+  [[ "$status" -eq 0 ]] || { echo "exit $status: $stderr"; return 1; }
+  [[ "$(allowed)" == "false" ]] || { echo "expected rejection, got: $output"; return 1; }
+}
+
+assert_message_contains() {
+  [[ "$(message)" == *"$1"* ]] || { echo "message does not contain [$1]: $(message)"; return 1; }
+}
+
+assert_no_patch() {
+  [[ "$(patch)" == "[]" ]] || { echo "unexpected patch: $(patch)"; return 1; }
+}

@@ -1,0 +1,13 @@
+# Brings the signed-fixture registry up once for the whole suite and tears it down after.
+setup_suite() {
+  local root
+  root="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+  eval "$("$root/e2e-tests/fixtures/up")"
+  export REPO_ROOT="$root"
+}
+
+teardown_suite() {
+  if [[ -z "${KEEP_FIXTURES:-}" ]]; then
+    "$REPO_ROOT/e2e-tests/fixtures/down" >/dev/null 2>&1 || true
+  fi
+}

@@ -1,0 +1,261 @@
+//! The policy's metadata files agree with each other, with Cargo.toml and with the settings the
+//! policy actually reads: a version bumped in one place only, a rule missing from Artifact Hub or
+//! a form field the policy would reject all fail here instead of after a release.
+//!
+//! The crate is a cdylib, so this test reads files only and does not link the policy.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+/// Every key a settings document may contain, at any depth (`url_prefix` is an accepted alias
+/// of `urlPrefix` and is deliberately left out of the form).
+const SETTINGS_KEYS: [&str; 16] = [
+    "signatures",
+    "modifyImagesWithDigest",
+    "image",
+    "annotations",
+    "pubKeys",
+    "keyless",
+    "keylessPrefix",
+    "githubActions",
+    "certificates",
+    "certificateChain",
+    "requireRekorBundle",
+    "issuer",
+    "subject",
+    "urlPrefix",
+    "owner",
+    "repo",
+];
+
+/// (API group, resource) pairs the policy must be registered for.
+const RESOURCES: [(&str, &str); 9] = [
+    ("", "pods"),
+    ("", "pods/ephemeralcontainers"),
+    ("", "replicationcontrollers"),
+    ("apps", "deployments"),
+    ("apps", "replicasets"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+];
+
+const KINDS: &str =
+    "Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, ReplicationController, Job, CronJob";
+
+fn read(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn yaml(name: &str) -> Value {
+    serde_yaml::from_str(&read(name)).unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"))
+}
+
+fn metadata() -> Value {
+    yaml("metadata.yml")
+}
+
+fn artifacthub() -> Value {
+    yaml("artifacthub-pkg.yml")
+}
+
+fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{pointer} is missing or not a string"))
+}
+
+fn annotation<'a>(document: &'a Value, key: &str) -> &'a str {
+    document["annotations"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("annotation {key} is missing or not a string"))
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("expected a list, found {value}"))
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .unwrap_or_else(|| panic!("expected a string, found {v}"))
+        })
+        .collect()
+}
+
+/// The `version = "…"` line of the `[package]` table.
+fn cargo_version() -> String {
+    let manifest = read("Cargo.toml");
+    let mut in_package = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+            continue;
+        }
+        if !in_package {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            if key.trim() == "version" {
+                return value.trim().trim_matches('"').to_string();
+            }
+        }
+    }
+    panic!("Cargo.toml has no version in [package]");
+}
+
+#[test]
+fn versions_agree_across_cargo_metadata_and_artifacthub() {
+    let cargo = cargo_version();
+    let metadata = metadata();
+    let artifacthub = artifacthub();
+    assert_eq!(
+        annotation(&metadata, "io.kubewarden.policy.version"),
+        cargo,
+        "metadata.yml"
+    );
+    assert_eq!(
+        text(&artifacthub, "/version"),
+        cargo,
+        "artifacthub-pkg.yml version"
+    );
+
+    // Published locations name the same release.
+    let tag = format!("v{cargo}");
+    let image = text(&artifacthub, "/containersImages/0/image");
+    assert!(
+        image.ends_with(&format!(":{tag}")),
+        "containersImages: {image}"
+    );
+    let oci_url = annotation(&metadata, "io.kubewarden.policy.ociUrl");
+    assert_eq!(
+        image,
+        format!("{oci_url}:{tag}"),
+        "containersImages vs io.kubewarden.policy.ociUrl"
+    );
+    assert!(
+        text(&artifacthub, "/install").contains(&format!(":{tag}")),
+        "install text"
+    );
+    let links = artifacthub["links"].as_array().expect("links");
+    for link in links.iter().filter(|l| l["name"] == "policy") {
+        let url = link["url"].as_str().expect("link url");
+        assert!(url.contains(&format!("/{tag}/")), "policy link: {url}");
+    }
+}
+
+#[test]
+fn metadata_declares_a_mutating_wapc_policy_with_background_audit() {
+    let metadata = metadata();
+    assert_eq!(metadata["mutating"], Value::Bool(true));
+    assert_eq!(metadata["contextAware"], Value::Bool(false));
+    assert_eq!(metadata["executionMode"], "kubewarden-wapc");
+    assert_eq!(metadata["backgroundAudit"], Value::Bool(true));
+    assert_eq!(
+        annotation(&metadata, "io.kubewarden.policy.license"),
+        "Apache-2.0"
+    );
+    assert_eq!(annotation(&metadata, "io.artifacthub.resources"), KINDS);
+}
+
+#[test]
+fn metadata_rules_cover_every_workload_resource_on_create_and_update() {
+    let metadata = metadata();
+    let rules = metadata["rules"].as_array().expect("rules must be a list");
+    let mut covered = BTreeSet::new();
+    for rule in rules {
+        assert_eq!(strings(&rule["apiVersions"]), ["v1"], "{rule}");
+        let operations: BTreeSet<&str> = strings(&rule["operations"]).into_iter().collect();
+        assert_eq!(operations, BTreeSet::from(["CREATE", "UPDATE"]), "{rule}");
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                assert!(
+                    covered.insert((group, resource)),
+                    "{group}/{resource} listed twice"
+                );
+            }
+        }
+    }
+    let expected: BTreeSet<(&str, &str)> = RESOURCES.into_iter().collect();
+    assert_eq!(covered, expected);
+}
+
+#[test]
+fn artifacthub_annotations_match_metadata() {
+    let metadata = metadata();
+    let artifacthub = artifacthub();
+    let rules_text = annotation(&artifacthub, "kubewarden/rules");
+    let rules: Value = serde_yaml::from_str(rules_text)
+        .unwrap_or_else(|e| panic!("kubewarden/rules is not valid YAML: {e}"));
+    assert_eq!(rules, metadata["rules"]);
+    assert_eq!(annotation(&artifacthub, "kubewarden/mutation"), "true");
+    assert_eq!(annotation(&artifacthub, "kubewarden/resources"), KINDS);
+    assert_eq!(
+        text(&artifacthub, "/license"),
+        annotation(&metadata, "io.kubewarden.policy.license")
+    );
+    assert_eq!(
+        text(&artifacthub, "/name"),
+        annotation(&metadata, "io.kubewarden.policy.title")
+    );
+}
+
+/// Every `variable` of a questions list, recursively, without its parent prefix
+/// (`githubActions.owner` is `owner`).
+fn variables(questions: &Value, found: &mut Vec<String>) {
+    for question in questions.as_array().expect("questions must be a list") {
+        let variable = question["variable"]
+            .as_str()
+            .unwrap_or_else(|| panic!("question without a variable: {question}"));
+        let key = variable.rsplit('.').next().unwrap_or(variable);
+        found.push(key.to_string());
+        for nested in ["subquestions", "sequence_questions"] {
+            if let Some(children) = question.get(nested) {
+                variables(children, found);
+            }
+        }
+    }
+}
+
+#[test]
+fn questions_ui_names_only_real_settings_keys_and_all_of_them() {
+    let questions = yaml("questions-ui.yml");
+    let mut found = Vec::new();
+    variables(&questions["questions"], &mut found);
+    let unknown: Vec<&String> = found
+        .iter()
+        .filter(|v| !SETTINGS_KEYS.contains(&v.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "questions-ui.yml variables that are not settings keys: {unknown:?}"
+    );
+    let asked: BTreeSet<&str> = found.iter().map(String::as_str).collect();
+    let missing: Vec<&str> = SETTINGS_KEYS
+        .into_iter()
+        .filter(|k| !asked.contains(k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "settings keys the form does not ask for: {missing:?}"
+    );
+}
+
+#[test]
+fn readme_documents_every_settings_key() {
+    let readme = read("README.md");
+    let missing: Vec<&str> = SETTINGS_KEYS
+        .into_iter()
+        .chain(["url_prefix"])
+        .filter(|key| !readme.contains(&format!("`{key}`")) && !readme.contains(&format!("{key}:")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md does not mention: {missing:?}"
+    );
+}
