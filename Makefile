@@ -32,8 +32,10 @@ kwrun:
 annotated-policy.wasm: policy.wasm metadata.yml README.md kwrun
 	$(KWRUN) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
 
+# Native tests of every crate: the policy's logic, the kwrun host, the fixture signer. The host
+# profile shares its compiled dependencies with the kwrun and fixture-signer binaries.
 unit-tests:
-	cargo test -p verify-image-signatures
+	cargo test --profile host --workspace
 
 e2e-tests: annotated-policy.wasm
 	KWRUN_BIN=$(KWRUN) bats e2e-tests/
