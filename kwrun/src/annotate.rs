@@ -1,0 +1,161 @@
+//! `kwrun annotate`: embeds a policy's metadata (from metadata.yml, with the
+//! protocol version the policy reports and its README as usage text) into
+//! the wasm module, as `kwctl annotate` does.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+use crate::policy_runtime::{HostCallHandler, PolicyInstance};
+use crate::wasm_custom_section;
+
+pub const METADATA_SECTION: &str = "io.kubewarden.metadata";
+const USAGE_ANNOTATION: &str = "io.kubewarden.policy.usage";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotateOptions {
+    pub policy: PathBuf,
+    pub metadata: PathBuf,
+    pub usage: Option<PathBuf>,
+    pub output: PathBuf,
+}
+
+pub fn annotate(options: &AnnotateOptions) -> Result<()> {
+    let wasm = read(&options.policy, "policy")?;
+    let metadata_text = String::from_utf8(read(&options.metadata, "metadata")?)
+        .with_context(|| format!("{} is not UTF-8", options.metadata.display()))?;
+    let usage = match &options.usage {
+        Some(path) => Some(
+            String::from_utf8(read(path, "usage")?)
+                .with_context(|| format!("{} is not UTF-8", path.display()))?,
+        ),
+        None => None,
+    };
+    let metadata = metadata_from_yaml(&metadata_text)
+        .with_context(|| format!("invalid metadata file {}", options.metadata.display()))?;
+    let protocol_version = if is_wapc(&metadata) {
+        Some(protocol_version(&wasm)?)
+    } else {
+        None
+    };
+    let metadata = complete_metadata(metadata, protocol_version, usage)?;
+    let section = serde_json::to_vec(&metadata)?;
+    let annotated = wasm_custom_section::with_custom_section(&wasm, METADATA_SECTION, &section)
+        .with_context(|| format!("cannot annotate {}", options.policy.display()))?;
+    std::fs::write(&options.output, annotated)
+        .with_context(|| format!("cannot write {}", options.output.display()))
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {what} file {}", path.display()))
+}
+
+fn metadata_from_yaml(text: &str) -> Result<Value> {
+    match serde_yaml::from_str::<Value>(text).context("not valid YAML")? {
+        Value::Object(object) => Ok(Value::Object(object)),
+        other => bail!("metadata must be a mapping, not {other}"),
+    }
+}
+
+/// Only waPC policies have a protocol version (kwctl's default execution mode).
+fn is_wapc(metadata: &Value) -> bool {
+    metadata
+        .get("executionMode")
+        .and_then(Value::as_str)
+        .is_none_or(|mode| mode == "kubewarden-wapc")
+}
+
+/// Adds what annotate computes to the user's metadata.
+fn complete_metadata(
+    mut metadata: Value,
+    protocol_version: Option<String>,
+    usage: Option<String>,
+) -> Result<Value> {
+    let object = metadata
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("metadata must be a mapping"))?;
+    if let Some(version) = protocol_version {
+        object.insert("protocolVersion".into(), Value::String(version));
+    }
+    if let Some(usage) = usage {
+        let annotations = object
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        let annotations = annotations
+            .as_object_mut()
+            .ok_or_else(|| anyhow!("metadata annotations must be a mapping"))?;
+        annotations.insert(USAGE_ANNOTATION.into(), Value::String(usage));
+    }
+    Ok(metadata)
+}
+
+/// Policies must not need the outside world to say their protocol version.
+struct NoHostCapabilities;
+
+impl HostCallHandler for NoHostCapabilities {
+    fn host_call(
+        &mut self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        _: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        Err(format!(
+            "host capability {binding}/{namespace}/{operation} is not available while annotating"
+        ))
+    }
+}
+
+/// Asks the policy for its waPC protocol version (a JSON string like "v1").
+fn protocol_version(wasm: &[u8]) -> Result<String> {
+    let mut policy = PolicyInstance::load(wasm, Box::new(NoHostCapabilities))?;
+    let response = policy
+        .call("protocol_version", &[])
+        .context("cannot get the policy's protocol version")?;
+    let version: String = serde_json::from_slice(&response).with_context(|| {
+        format!(
+            "protocol_version returned {:?}, not a JSON string",
+            String::from_utf8_lossy(&response)
+        )
+    })?;
+    Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn metadata_gets_protocol_version_and_usage() {
+        let metadata = metadata_from_yaml(
+            "rules: []\nmutating: true\nannotations:\n  io.kubewarden.policy.title: t\n",
+        )
+        .unwrap();
+        assert!(is_wapc(&metadata));
+        let done = complete_metadata(metadata, Some("v1".into()), Some("# Usage".into())).unwrap();
+        assert_eq!(
+            done,
+            json!({
+                "rules": [], "mutating": true, "protocolVersion": "v1",
+                "annotations": {"io.kubewarden.policy.title": "t", "io.kubewarden.policy.usage": "# Usage"}
+            })
+        );
+    }
+
+    #[test]
+    fn usage_creates_annotations_when_missing() {
+        let done = complete_metadata(json!({"rules": []}), None, Some("readme".into())).unwrap();
+        assert_eq!(
+            done["annotations"],
+            json!({"io.kubewarden.policy.usage": "readme"})
+        );
+    }
+
+    #[test]
+    fn non_wapc_policies_get_no_protocol_version() {
+        assert!(!is_wapc(&json!({"executionMode": "wasi"})));
+        assert!(metadata_from_yaml("- not a mapping").is_err());
+    }
+}

@@ -1,0 +1,333 @@
+//! The command line, shaped like kwctl's so the same e2e tests drive either
+//! tool: `kwrun run ...` and `kwrun annotate ...`.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::annotate::AnnotateOptions;
+
+pub const USAGE: &str = "\
+usage:
+  kwrun run --request-path FILE|- [--settings-path FILE | --settings-json JSON]
+            [--sources-path FILE] [--sigstore-trust-config FILE]
+            [--docker-config-json-path FILE] POLICY.wasm
+  kwrun annotate -m METADATA.yml [-u README.md] -o OUT.wasm POLICY.wasm
+  kwrun host-call [--sources-path FILE] [--sigstore-trust-config FILE]
+            [--docker-config-json-path FILE] BINDING NAMESPACE OPERATION PAYLOAD_FILE|-
+            (debugging aid: serve one host capability call without a policy)";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Run(RunOptions),
+    Annotate(AnnotateOptions),
+    HostCall(HostCallOptions),
+    Help,
+}
+
+/// Where the policy settings come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsSource {
+    None,
+    YamlFile(PathBuf),
+    Json(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    pub policy: PathBuf,
+    /// A path, or `-` for stdin.
+    pub request: String,
+    pub settings: SettingsSource,
+    pub host: HostOptions,
+}
+
+/// How the host capabilities reach registries and what they trust.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostOptions {
+    pub sources: Option<PathBuf>,
+    pub sigstore_trust_config: Option<PathBuf>,
+    pub docker_config: Option<PathBuf>,
+}
+
+/// One host capability call, answered without a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCallOptions {
+    pub binding: String,
+    pub namespace: String,
+    pub operation: String,
+    /// A path, or `-` for stdin.
+    pub payload: String,
+    pub host: HostOptions,
+}
+
+const HOST_FLAGS: [&str; 3] = [
+    "--sources-path",
+    "--sigstore-trust-config",
+    "--docker-config-json-path",
+];
+
+/// Splits `--flag=value` and `--flag value` into (flag, value) pairs plus
+/// positional arguments.
+struct Args {
+    flags: Vec<(String, String)>,
+    positional: Vec<String>,
+}
+
+fn split_args(args: &[String], value_flags: &[&str]) -> Result<Args> {
+    let mut flags = Vec::new();
+    let mut positional = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "-" || !arg.starts_with('-') {
+            positional.push(arg.clone());
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (arg.as_str(), None),
+        };
+        if !value_flags.contains(&name) {
+            bail!("unknown option {name}");
+        }
+        let value = match inline {
+            Some(value) => value,
+            None => iter
+                .next()
+                .cloned()
+                .ok_or_else(|| anyhow!("option {name} needs a value"))?,
+        };
+        flags.push((name.to_string(), value));
+    }
+    Ok(Args { flags, positional })
+}
+
+impl Args {
+    /// The value of the flag known by any of `names`; given twice is an error.
+    fn take(&mut self, names: &[&str]) -> Result<Option<String>> {
+        let mut found: Option<String> = None;
+        let mut rest = Vec::new();
+        for (name, value) in self.flags.drain(..) {
+            if names.contains(&name.as_str()) {
+                if found.is_some() {
+                    bail!("option {} given more than once", names[0]);
+                }
+                found = Some(value);
+            } else {
+                rest.push((name, value));
+            }
+        }
+        self.flags = rest;
+        Ok(found)
+    }
+
+    fn one_policy(&self) -> Result<PathBuf> {
+        match self.positional.as_slice() {
+            [policy] => Ok(PathBuf::from(
+                policy.strip_prefix("file://").unwrap_or(policy),
+            )),
+            [] => bail!("missing the policy .wasm path"),
+            _ => bail!("expected one policy path, got {:?}", self.positional),
+        }
+    }
+}
+
+pub fn parse(args: &[String]) -> Result<Command> {
+    match args.first().map(String::as_str) {
+        Some("run") => parse_run(&args[1..]).map(Command::Run),
+        Some("annotate") => parse_annotate(&args[1..]).map(Command::Annotate),
+        Some("host-call") => parse_host_call(&args[1..]).map(Command::HostCall),
+        Some("-h" | "--help" | "help") => Ok(Command::Help),
+        Some(other) => bail!("unknown command {other:?}"),
+        None => bail!("missing command"),
+    }
+}
+
+fn parse_run(args: &[String]) -> Result<RunOptions> {
+    let mut flags = vec![
+        "-r",
+        "--request-path",
+        "-s",
+        "--settings-path",
+        "--settings-json",
+    ];
+    flags.extend(HOST_FLAGS);
+    let mut args = split_args(args, &flags)?;
+    let request = args
+        .take(&["--request-path", "-r"])?
+        .ok_or_else(|| anyhow!("--request-path is required"))?;
+    let settings = match (
+        args.take(&["--settings-path", "-s"])?,
+        args.take(&["--settings-json"])?,
+    ) {
+        (Some(_), Some(_)) => bail!("--settings-path and --settings-json are mutually exclusive"),
+        (Some(path), None) => SettingsSource::YamlFile(path.into()),
+        (None, Some(json)) => SettingsSource::Json(json),
+        (None, None) => SettingsSource::None,
+    };
+    Ok(RunOptions {
+        request,
+        settings,
+        host: host_options(&mut args)?,
+        policy: args.one_policy()?,
+    })
+}
+
+fn host_options(args: &mut Args) -> Result<HostOptions> {
+    Ok(HostOptions {
+        sources: args.take(&["--sources-path"])?.map(PathBuf::from),
+        sigstore_trust_config: args.take(&["--sigstore-trust-config"])?.map(PathBuf::from),
+        docker_config: args
+            .take(&["--docker-config-json-path"])?
+            .map(PathBuf::from),
+    })
+}
+
+fn parse_host_call(args: &[String]) -> Result<HostCallOptions> {
+    let mut args = split_args(args, &HOST_FLAGS)?;
+    let host = host_options(&mut args)?;
+    match <[String; 4]>::try_from(std::mem::take(&mut args.positional)) {
+        Ok([binding, namespace, operation, payload]) => Ok(HostCallOptions {
+            binding,
+            namespace,
+            operation,
+            payload,
+            host,
+        }),
+        Err(positional) => {
+            bail!("expected BINDING NAMESPACE OPERATION PAYLOAD_FILE, got {positional:?}")
+        }
+    }
+}
+
+fn parse_annotate(args: &[String]) -> Result<AnnotateOptions> {
+    let mut args = split_args(
+        args,
+        &[
+            "-m",
+            "--metadata-path",
+            "-u",
+            "--usage-path",
+            "-o",
+            "--output-path",
+        ],
+    )?;
+    Ok(AnnotateOptions {
+        metadata: args
+            .take(&["--metadata-path", "-m"])?
+            .ok_or_else(|| anyhow!("--metadata-path is required"))?
+            .into(),
+        usage: args.take(&["--usage-path", "-u"])?.map(PathBuf::from),
+        output: args
+            .take(&["--output-path", "-o"])?
+            .ok_or_else(|| anyhow!("--output-path is required"))?
+            .into(),
+        policy: args.one_policy()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn run_with_every_option() {
+        let command = parse(&args(
+            "run --request-path req.json --settings-path s.yml --sources-path src.yml \
+             --sigstore-trust-config trust.json --docker-config-json-path cfg.json policy.wasm",
+        ))
+        .unwrap();
+        assert_eq!(
+            command,
+            Command::Run(RunOptions {
+                policy: "policy.wasm".into(),
+                request: "req.json".into(),
+                settings: SettingsSource::YamlFile("s.yml".into()),
+                host: HostOptions {
+                    sources: Some("src.yml".into()),
+                    sigstore_trust_config: Some("trust.json".into()),
+                    docker_config: Some("cfg.json".into()),
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn run_accepts_stdin_inline_values_and_file_uris() {
+        let Command::Run(options) = parse(&args(
+            "run -r - --settings-json={\"a\":1} file:///tmp/p.wasm",
+        ))
+        .unwrap() else {
+            panic!("not a run command");
+        };
+        assert_eq!(options.request, "-");
+        assert_eq!(options.settings, SettingsSource::Json("{\"a\":1}".into()));
+        assert_eq!(options.policy, PathBuf::from("/tmp/p.wasm"));
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        let cases = [
+            ("run policy.wasm", "--request-path is required"),
+            ("run -r r.json", "missing the policy"),
+            ("run -r r.json a.wasm b.wasm", "expected one policy path"),
+            (
+                "run -r r.json --settings-path s --settings-json {} p.wasm",
+                "mutually exclusive",
+            ),
+            (
+                "run -r r.json --frobnicate p.wasm",
+                "unknown option --frobnicate",
+            ),
+            ("run -r r.json -r s.json p.wasm", "more than once"),
+            ("run -r", "needs a value"),
+            ("annotate -m m.yml p.wasm", "--output-path is required"),
+            ("verify p.wasm", "unknown command"),
+        ];
+        for (line, expected) in cases {
+            let err = parse(&args(line)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn host_call_takes_four_positionals() {
+        assert_eq!(
+            parse(&args(
+                "host-call --sources-path s.yml kubewarden oci v2/verify -"
+            ))
+            .unwrap(),
+            Command::HostCall(HostCallOptions {
+                binding: "kubewarden".into(),
+                namespace: "oci".into(),
+                operation: "v2/verify".into(),
+                payload: "-".into(),
+                host: HostOptions {
+                    sources: Some("s.yml".into()),
+                    ..HostOptions::default()
+                },
+            })
+        );
+        assert!(parse(&args("host-call kubewarden oci")).is_err());
+    }
+
+    #[test]
+    fn annotate_options() {
+        assert_eq!(
+            parse(&args(
+                "annotate -m metadata.yml -u README.md -o out.wasm policy.wasm"
+            ))
+            .unwrap(),
+            Command::Annotate(AnnotateOptions {
+                policy: "policy.wasm".into(),
+                metadata: "metadata.yml".into(),
+                usage: Some("README.md".into()),
+                output: "out.wasm".into(),
+            })
+        );
+    }
+}

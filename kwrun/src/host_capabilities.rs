@@ -1,0 +1,77 @@
+//! Routes a policy's waPC host calls to the Kubewarden capability serving
+//! them; anything kwrun does not implement is an explicit error, never a
+//! silent empty answer.
+
+use crate::certificate_trust;
+use crate::policy_runtime::HostCallHandler;
+use crate::sigstore_host::SigstoreHost;
+
+pub struct KubewardenHost {
+    pub sigstore: SigstoreHost,
+}
+
+impl HostCallHandler for KubewardenHost {
+    fn host_call(
+        &mut self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        match (binding, namespace, operation) {
+            ("kubewarden", "oci", "v2/verify") => self.sigstore.verify(payload),
+            ("kubewarden", "oci", "v1/manifest_digest") => self.sigstore.manifest_digest(payload),
+            ("kubewarden", "crypto", "v1/is_certificate_trusted") => {
+                certificate_trust::is_certificate_trusted(payload, chrono::Utc::now())
+            }
+            ("kubewarden", "tracing", "log") => {
+                eprintln!("{}", policy_log_line(payload));
+                Ok(Vec::new())
+            }
+            _ => Err(format!(
+                "unknown host capability {binding}/{namespace}/{operation} (not implemented by kwrun)"
+            )),
+        }
+    }
+}
+
+/// Renders an SDK log event (`{"level", "message", ...fields}`) as one line.
+fn policy_log_line(payload: &[u8]) -> String {
+    let Ok(serde_json::Value::Object(mut event)) = serde_json::from_slice(payload) else {
+        return format!("policy log: {}", String::from_utf8_lossy(payload));
+    };
+    let mut take = |key: &str| match event.remove(key) {
+        Some(serde_json::Value::String(s)) => s,
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let level = take("level");
+    let message = take("message");
+    // Source positions are noise for someone reading a test log.
+    for key in ["file", "line", "column"] {
+        event.remove(key);
+    }
+    if event.is_empty() {
+        format!("policy {level}: {message}")
+    } else {
+        format!(
+            "policy {level}: {message} {}",
+            serde_json::Value::Object(event)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_events_become_one_readable_line() {
+        let event = br#"{"level":"info","message":"verifying","image":"r/app:1","line":3,"column":1,"file":"src/lib.rs"}"#;
+        assert_eq!(
+            policy_log_line(event),
+            r#"policy info: verifying {"image":"r/app:1"}"#
+        );
+        assert_eq!(policy_log_line(b"not json"), "policy log: not json");
+    }
+}

@@ -1,0 +1,58 @@
+//! kwrun: a local stand-in for `kwctl run` / `kwctl annotate` that runs a
+//! waPC Kubewarden policy with wasmtime and serves the Kubewarden host
+//! capabilities with real Sigstore verification.
+
+mod admission;
+mod admission_response;
+mod annotate;
+mod certificate_trust;
+mod cli;
+mod docker_auth;
+mod host_capabilities;
+mod policy_runtime;
+mod run;
+mod sigstore_host;
+mod sources;
+mod trust_config;
+mod wasm_custom_section;
+
+use std::process::ExitCode;
+
+use cli::Command;
+use run::RunOutcome;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("kwrun: {e}\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Command::Annotate(options) => annotate::annotate(&options).map(|()| ExitCode::SUCCESS),
+        Command::HostCall(options) => run::host_call(&options).map(|response| {
+            println!("{}", String::from_utf8_lossy(&response));
+            ExitCode::SUCCESS
+        }),
+        Command::Run(options) => run::run(&options).and_then(|outcome| match outcome {
+            RunOutcome::InvalidSettings(message) => {
+                eprintln!("Provided settings are not valid: {message}");
+                Ok(ExitCode::from(1))
+            }
+            RunOutcome::Evaluated(response) => {
+                println!("{}", serde_json::to_string(&response)?);
+                Ok(ExitCode::SUCCESS)
+            }
+        }),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("kwrun: {e:#}");
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,450 @@
+//! Runs a waPC guest (a Kubewarden policy compiled to wasm32-wasip1) under
+//! wasmtime: wires WASI preview 1 and the waPC host imports, and calls guest
+//! functions by name.
+//!
+//! The waPC protocol is small (a handful of imports in the `wapc` module and
+//! one `__guest_call` export), so it is spoken here directly instead of through
+//! `wasmtime-provider`, which forces wasmtime's cache, GC, profiling and
+//! component features on every build.
+
+use anyhow::{anyhow, Context, Result};
+use wasmtime::{
+    format_err, Caller, Config, Engine, Extern, Linker, Memory, Module, Store, TypedFunc,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// Serves the guest's `__host_call`s (Kubewarden host capabilities).
+pub trait HostCallHandler: Send {
+    /// Answers one call; an `Err` message is handed to the guest as the host
+    /// error, which the Kubewarden SDK surfaces to the policy.
+    fn host_call(
+        &mut self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> std::result::Result<Vec<u8>, String>;
+}
+
+/// Why a guest function did not produce a response.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestCallError {
+    /// The guest returned an error through `__guest_error`.
+    #[error("policy returned an error from {operation}: {message}")]
+    Guest { operation: String, message: String },
+    /// The guest trapped or the runtime failed.
+    #[error("policy execution of {operation} failed: {source:#}")]
+    Runtime {
+        operation: String,
+        source: anyhow::Error,
+    },
+}
+
+/// Everything the host imports need between the guest's calls into them.
+struct GuestState {
+    wasi: WasiP1Ctx,
+    handler: Box<dyn HostCallHandler>,
+    /// Operation name and payload of the guest call in progress.
+    request: (Vec<u8>, Vec<u8>),
+    guest_response: Option<Vec<u8>>,
+    guest_error: Option<String>,
+    host_response: Vec<u8>,
+    host_error: String,
+}
+
+/// An instantiated and initialised policy, ready for `call`.
+pub struct PolicyInstance {
+    store: Store<GuestState>,
+    guest_call: TypedFunc<(i32, i32), i32>,
+}
+
+/// Initialisation exports, in the order waPC hosts call them. `_initialize`
+/// is the WASI reactor constructor (Rust cdylibs export it); `_start` is what
+/// TinyGo guests export; `wapc_init` registers the guest's functions.
+const INIT_EXPORTS: [&str; 3] = ["_initialize", "_start", "wapc_init"];
+
+impl PolicyInstance {
+    /// Compiles and instantiates `wasm`, then runs its waPC initialisation.
+    pub fn load(wasm: &[u8], handler: Box<dyn HostCallHandler>) -> Result<Self> {
+        let engine = Engine::new(&Config::new())
+            .map_err(anyhow::Error::from)
+            .context("cannot create the wasm engine")?;
+        let module = Module::new(&engine, wasm)
+            .map_err(anyhow::Error::from)
+            .context("cannot compile the policy module")?;
+
+        let mut linker: Linker<GuestState> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)
+            .map_err(anyhow::Error::from)
+            .context("cannot link WASI")?;
+        link_wapc_imports(&mut linker)?;
+
+        // The policy's own stdout would corrupt kwrun's single JSON line, so
+        // both of its streams go to kwrun's stderr.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(std::io::stderr())
+            .stderr(std::io::stderr())
+            .build_p1();
+        let state = GuestState {
+            wasi,
+            handler,
+            request: (Vec::new(), Vec::new()),
+            guest_response: None,
+            guest_error: None,
+            host_response: Vec::new(),
+            host_error: String::new(),
+        };
+        let mut store = Store::new(&engine, state);
+        let instance = linker
+            .instantiate(&mut store, &module)
+            .map_err(anyhow::Error::from)
+            .context("cannot instantiate the policy module")?;
+
+        for name in INIT_EXPORTS {
+            let Some(func) = instance.get_func(&mut store, name) else {
+                continue;
+            };
+            let func = func
+                .typed::<(), ()>(&store)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("export {name} has an unexpected signature"))?;
+            if let Err(err) = func.call(&mut store, ()) {
+                // TinyGo's `_start` ends with proc_exit(0): a clean exit.
+                if matches!(err.downcast_ref::<wasmtime_wasi::I32Exit>(), Some(e) if e.0 == 0) {
+                    continue;
+                }
+                return Err(anyhow::Error::from(err))
+                    .with_context(|| format!("policy initialisation ({name}) failed"));
+            }
+        }
+
+        let guest_call = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
+            .map_err(anyhow::Error::from)
+            .context("the module is not a waPC guest: no __guest_call export")?;
+        Ok(Self { store, guest_call })
+    }
+
+    /// Calls the guest function `operation` with `payload` and returns its
+    /// response bytes.
+    pub fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, GuestCallError> {
+        let runtime_error = |source: anyhow::Error| GuestCallError::Runtime {
+            operation: operation.to_string(),
+            source,
+        };
+        let op_len = i32::try_from(operation.len()).map_err(|e| runtime_error(e.into()))?;
+        let msg_len = i32::try_from(payload.len()).map_err(|e| runtime_error(e.into()))?;
+        {
+            let state = self.store.data_mut();
+            state.request = (operation.as_bytes().to_vec(), payload.to_vec());
+            state.guest_response = None;
+            state.guest_error = None;
+        }
+        let status = self
+            .guest_call
+            .call(&mut self.store, (op_len, msg_len))
+            .map_err(|e| runtime_error(e.into()))?;
+
+        let state = self.store.data_mut();
+        if let Some(message) = state.guest_error.take() {
+            return Err(GuestCallError::Guest {
+                operation: operation.to_string(),
+                message,
+            });
+        }
+        match (status, state.guest_response.take()) {
+            (1, Some(response)) => Ok(response),
+            (1, None) => Err(runtime_error(anyhow!(
+                "guest reported success but set no response"
+            ))),
+            (status, _) => Err(GuestCallError::Guest {
+                operation: operation.to_string(),
+                message: format!("guest call failed with status {status} and no error message"),
+            }),
+        }
+    }
+}
+
+fn guest_memory(caller: &mut Caller<'_, GuestState>) -> wasmtime::Result<Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(memory)) => Ok(memory),
+        _ => Err(format_err!("the guest exports no linear memory")),
+    }
+}
+
+/// Copies `len` bytes at `ptr` out of guest memory, refusing out-of-bounds
+/// ranges instead of panicking.
+fn read_guest(
+    caller: &mut Caller<'_, GuestState>,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<Vec<u8>> {
+    let memory = guest_memory(caller)?;
+    let start = usize::try_from(ptr).map_err(|_| format_err!("negative guest pointer {ptr}"))?;
+    let len = usize::try_from(len).map_err(|_| format_err!("negative guest length {len}"))?;
+    let end = start
+        .checked_add(len)
+        .ok_or_else(|| format_err!("guest range {start}+{len} overflows"))?;
+    memory
+        .data(&caller)
+        .get(start..end)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| format_err!("guest range {start}..{end} is outside its memory"))
+}
+
+fn write_guest(
+    caller: &mut Caller<'_, GuestState>,
+    ptr: i32,
+    bytes: &[u8],
+) -> wasmtime::Result<()> {
+    let memory = guest_memory(caller)?;
+    let start = usize::try_from(ptr).map_err(|_| format_err!("negative guest pointer {ptr}"))?;
+    memory.write(caller, start, bytes).map_err(|e| {
+        format_err!(
+            "cannot write {} bytes at guest address {start}: {e}",
+            bytes.len()
+        )
+    })
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> wasmtime::Result<String> {
+    String::from_utf8(bytes).map_err(|_| format_err!("{what} is not UTF-8"))
+}
+
+fn link_wapc_imports(linker: &mut Linker<GuestState>) -> Result<()> {
+    const NS: &str = "wapc";
+    linker
+        .func_wrap(
+            NS,
+            "__guest_request",
+            |mut caller: Caller<'_, GuestState>, op_ptr: i32, ptr: i32| -> wasmtime::Result<()> {
+                let (op, msg) = caller.data().request.clone();
+                write_guest(&mut caller, op_ptr, &op)?;
+                write_guest(&mut caller, ptr, &msg)
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            NS,
+            "__guest_response",
+            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+                let bytes = read_guest(&mut caller, ptr, len)?;
+                caller.data_mut().guest_response = Some(bytes);
+                Ok(())
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            NS,
+            "__guest_error",
+            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+                let bytes = read_guest(&mut caller, ptr, len)?;
+                caller.data_mut().guest_error = Some(String::from_utf8_lossy(&bytes).into_owned());
+                Ok(())
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            NS,
+            "__host_call",
+            |mut caller: Caller<'_, GuestState>,
+             bd_ptr: i32,
+             bd_len: i32,
+             ns_ptr: i32,
+             ns_len: i32,
+             op_ptr: i32,
+             op_len: i32,
+             ptr: i32,
+             len: i32|
+             -> wasmtime::Result<i32> {
+                let binding = utf8(
+                    read_guest(&mut caller, bd_ptr, bd_len)?,
+                    "host call binding",
+                )?;
+                let namespace = utf8(
+                    read_guest(&mut caller, ns_ptr, ns_len)?,
+                    "host call namespace",
+                )?;
+                let operation = utf8(
+                    read_guest(&mut caller, op_ptr, op_len)?,
+                    "host call operation",
+                )?;
+                let payload = read_guest(&mut caller, ptr, len)?;
+                let state = caller.data_mut();
+                state.host_response.clear();
+                state.host_error.clear();
+                match state
+                    .handler
+                    .host_call(&binding, &namespace, &operation, &payload)
+                {
+                    Ok(response) => {
+                        state.host_response = response;
+                        Ok(1)
+                    }
+                    Err(message) => {
+                        state.host_error = message;
+                        Ok(0)
+                    }
+                }
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            NS,
+            "__host_response_len",
+            |caller: Caller<'_, GuestState>| -> wasmtime::Result<i32> {
+                i32::try_from(caller.data().host_response.len())
+                    .map_err(|_| format_err!("host response too large"))
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            NS,
+            "__host_response",
+            |mut caller: Caller<'_, GuestState>, ptr: i32| -> wasmtime::Result<()> {
+                let bytes = caller.data().host_response.clone();
+                write_guest(&mut caller, ptr, &bytes)
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            NS,
+            "__host_error_len",
+            |caller: Caller<'_, GuestState>| -> wasmtime::Result<i32> {
+                i32::try_from(caller.data().host_error.len())
+                    .map_err(|_| format_err!("host error too large"))
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            NS,
+            "__host_error",
+            |mut caller: Caller<'_, GuestState>, ptr: i32| -> wasmtime::Result<()> {
+                let bytes = caller.data().host_error.clone().into_bytes();
+                write_guest(&mut caller, ptr, &bytes)
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            NS,
+            "__console_log",
+            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+                let bytes = read_guest(&mut caller, ptr, len)?;
+                eprintln!("{}", String::from_utf8_lossy(&bytes));
+                Ok(())
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A waPC guest that forwards each call to the host as
+    /// `kubewarden/oci/<operation>` and answers with the host's response (or
+    /// host error text). Operations starting with `e` answer with a guest
+    /// error carrying the payload; `t` traps.
+    const FORWARDING_GUEST: &str = r#"
+    (module
+      (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
+      (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
+      (import "wapc" "__guest_error" (func $guest_error (param i32 i32)))
+      (import "wapc" "__host_call" (func $host_call (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+      (import "wapc" "__host_response_len" (func $host_response_len (result i32)))
+      (import "wapc" "__host_response" (func $host_response (param i32)))
+      (import "wapc" "__host_error_len" (func $host_error_len (result i32)))
+      (import "wapc" "__host_error" (func $host_error (param i32)))
+      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "kubewardenoci")
+      (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
+        (call $guest_request (i32.const 100) (i32.const 1000))
+        (if (i32.eq (i32.load8_u (i32.const 100)) (i32.const 101))
+          (then
+            (call $guest_error (i32.const 1000) (local.get $msg_len))
+            (return (i32.const 0))))
+        (if (i32.eq (i32.load8_u (i32.const 100)) (i32.const 116)) (then unreachable))
+        (if (call $host_call (i32.const 0) (i32.const 10) (i32.const 10) (i32.const 3)
+                             (i32.const 100) (local.get $op_len) (i32.const 1000) (local.get $msg_len))
+          (then
+            (call $host_response (i32.const 5000))
+            (call $guest_response (i32.const 5000) (call $host_response_len)))
+          (else
+            (call $host_error (i32.const 5000))
+            (call $guest_response (i32.const 5000) (call $host_error_len))))
+        (i32.const 1)))
+    "#;
+
+    struct EchoHost;
+
+    impl HostCallHandler for EchoHost {
+        fn host_call(
+            &mut self,
+            binding: &str,
+            namespace: &str,
+            operation: &str,
+            payload: &[u8],
+        ) -> std::result::Result<Vec<u8>, String> {
+            if operation == "fail" {
+                return Err("host says no".to_string());
+            }
+            Ok(format!(
+                "{binding}/{namespace}/{operation}:{}",
+                String::from_utf8_lossy(payload)
+            )
+            .into_bytes())
+        }
+    }
+
+    fn guest() -> PolicyInstance {
+        let wasm = wat::parse_str(FORWARDING_GUEST).unwrap();
+        PolicyInstance::load(&wasm, Box::new(EchoHost)).unwrap()
+    }
+
+    #[test]
+    fn host_calls_round_trip_through_the_guest() {
+        let mut policy = guest();
+        assert_eq!(
+            policy.call("validate", b"{}").unwrap(),
+            b"kubewarden/oci/validate:{}"
+        );
+        // Host errors reach the guest as error text.
+        assert_eq!(policy.call("fail", b"x").unwrap(), b"host says no");
+        // The instance stays usable after calls.
+        assert_eq!(policy.call("again", b"").unwrap(), b"kubewarden/oci/again:");
+    }
+
+    #[test]
+    fn guest_errors_and_traps_are_errors() {
+        let mut policy = guest();
+        match policy.call("error", b"bad settings") {
+            Err(GuestCallError::Guest { message, .. }) => assert_eq!(message, "bad settings"),
+            other => panic!("expected a guest error, got {other:?}"),
+        }
+        assert!(matches!(
+            policy.call("trap", b""),
+            Err(GuestCallError::Runtime { .. })
+        ));
+    }
+
+    #[test]
+    fn modules_that_are_not_wapc_guests_are_refused() {
+        let wasm = wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
+        let err = PolicyInstance::load(&wasm, Box::new(EchoHost))
+            .err()
+            .unwrap();
+        assert!(format!("{err:#}").contains("__guest_call"), "{err:#}");
+        assert!(PolicyInstance::load(b"not wasm", Box::new(EchoHost)).is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! `kwrun run`: validate the settings, then evaluate one admission request,
+//! the way `kwctl run` does, and produce kwctl's AdmissionResponse.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::admission;
+use crate::admission_response::{AdmissionResponse, ValidationResponse};
+use crate::cli::{HostCallOptions, HostOptions, RunOptions, SettingsSource};
+use crate::docker_auth::RegistryCredentials;
+use crate::host_capabilities::KubewardenHost;
+use crate::policy_runtime::{HostCallHandler, PolicyInstance};
+use crate::sigstore_host::{SigstoreHost, SigstoreSettings, SystemClock, REGISTRY_TIMEOUT};
+use crate::sources::Sources;
+use crate::trust_config::TrustMaterial;
+
+/// How a run ended, for the caller to print and exit with.
+#[derive(Debug)]
+pub enum RunOutcome {
+    /// The policy refused its settings: kwctl prints the message, exits 1.
+    InvalidSettings(String),
+    /// The request was evaluated (accepted or rejected): exit 0.
+    Evaluated(AdmissionResponse),
+}
+
+/// The SDK's settings validation answer.
+#[derive(Debug, Deserialize)]
+struct SettingsValidationResponse {
+    valid: bool,
+    message: Option<String>,
+}
+
+pub fn run(options: &RunOptions) -> Result<RunOutcome> {
+    let request = admission::read_admission_request(&options.request)?;
+    let settings = match &options.settings {
+        SettingsSource::None => json!({}),
+        SettingsSource::YamlFile(path) => admission::read_settings_file(path)?,
+        SettingsSource::Json(text) => admission::settings_from_json(text)?,
+    };
+    let host = kubewarden_host(&options.host)?;
+    let wasm = std::fs::read(&options.policy)
+        .with_context(|| format!("cannot read policy {}", options.policy.display()))?;
+    let mut policy = PolicyInstance::load(&wasm, Box::new(host))
+        .with_context(|| format!("cannot load policy {}", options.policy.display()))?;
+
+    if let Some(message) = settings_rejection(&mut policy, &settings)? {
+        return Ok(RunOutcome::InvalidSettings(message));
+    }
+    Ok(RunOutcome::Evaluated(evaluate(
+        &mut policy,
+        &request,
+        &settings,
+    )))
+}
+
+/// The host capabilities configured from the command line.
+pub fn kubewarden_host(options: &HostOptions) -> Result<KubewardenHost> {
+    let sigstore = SigstoreHost::new(SigstoreSettings {
+        trust: options
+            .sigstore_trust_config
+            .as_deref()
+            .map(TrustMaterial::from_file)
+            .transpose()?,
+        sources: options
+            .sources
+            .as_deref()
+            .map(Sources::from_file)
+            .transpose()?
+            .unwrap_or_default(),
+        credentials: options
+            .docker_config
+            .as_deref()
+            .map(RegistryCredentials::from_file)
+            .transpose()?
+            .unwrap_or_default(),
+        registry_timeout: REGISTRY_TIMEOUT,
+        clock: Box::new(SystemClock),
+    })?;
+    Ok(KubewardenHost { sigstore })
+}
+
+/// `kwrun host-call`: answers one host capability call, printing the
+/// response; the capability's error becomes the command's error.
+pub fn host_call(options: &HostCallOptions) -> Result<Vec<u8>> {
+    let payload = admission::read_input(&options.payload)?;
+    let mut host = kubewarden_host(&options.host)?;
+    host.host_call(
+        &options.binding,
+        &options.namespace,
+        &options.operation,
+        &payload,
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{}/{}/{}: {e}",
+            options.binding,
+            options.namespace,
+            options.operation
+        )
+    })
+}
+
+/// `Some(message)` when the policy refuses the settings.
+fn settings_rejection(policy: &mut PolicyInstance, settings: &Value) -> Result<Option<String>> {
+    let payload = serde_json::to_vec(settings)?;
+    let response = policy.call("validate_settings", &payload)?;
+    let verdict: SettingsValidationResponse =
+        serde_json::from_slice(&response).with_context(|| {
+            format!(
+                "validate_settings returned a malformed response: {}",
+                String::from_utf8_lossy(&response)
+            )
+        })?;
+    Ok((!verdict.valid).then(|| verdict.message.unwrap_or_default()))
+}
+
+/// Never fails: anything that goes wrong is a 500 rejection.
+fn evaluate(policy: &mut PolicyInstance, request: &Value, settings: &Value) -> AdmissionResponse {
+    let uid = request
+        .get("uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let object = request.get("object").cloned().unwrap_or(Value::Null);
+    let payload = json!({"request": request, "settings": settings});
+    let response = match serde_json::to_vec(&payload) {
+        Ok(payload) => policy.call("validate", &payload),
+        Err(e) => {
+            return AdmissionResponse::evaluation_failure(
+                uid,
+                format!("cannot encode the validation request: {e}"),
+            )
+        }
+    };
+    let response = match response {
+        Ok(response) => response,
+        Err(e) => return AdmissionResponse::evaluation_failure(uid, e.to_string()),
+    };
+    match serde_json::from_slice::<ValidationResponse>(&response) {
+        Ok(validation) => AdmissionResponse::from_validation(uid, &object, validation),
+        Err(e) => AdmissionResponse::evaluation_failure(
+            uid,
+            format!(
+                "the policy returned a malformed validation response ({e}): {}",
+                String::from_utf8_lossy(&response)
+            ),
+        ),
+    }
+}

@@ -1,0 +1,301 @@
+//! The Sigstore host capabilities (`oci/v2/verify`, `oci/v1/manifest_digest`):
+//! real cosign verification against real OCI registries, with the trust root,
+//! registry access, timeout and cache policy kwrun was started with.
+
+mod cache;
+pub mod constraints;
+mod plan;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sigstore::cosign::signature_layers::{CertificateSubject, SignatureLayer};
+use sigstore::cosign::{ClientBuilder, CosignCapabilities};
+use sigstore::registry::{ClientConfig, ClientProtocol, OciReference};
+
+use crate::docker_auth::RegistryCredentials;
+use crate::sources::Sources;
+use crate::trust_config::TrustMaterial;
+pub use cache::{Clock, SystemClock, VerificationCache, TRUSTED_FOR};
+use plan::{VerificationPlan, VerifyRequest};
+
+/// Every registry conversation for one request must finish within this.
+pub const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the host was configured with on the command line.
+pub struct SigstoreSettings {
+    pub trust: Option<TrustMaterial>,
+    pub sources: Sources,
+    pub credentials: RegistryCredentials,
+    pub registry_timeout: Duration,
+    pub clock: Box<dyn Clock>,
+}
+
+pub struct SigstoreHost {
+    runtime: tokio::runtime::Runtime,
+    client: sigstore::cosign::Client,
+    credentials: RegistryCredentials,
+    has_trust_root: bool,
+    registry_timeout: Duration,
+    cache: VerificationCache,
+}
+
+impl SigstoreHost {
+    pub fn new(settings: SigstoreSettings) -> Result<Self> {
+        let registry_config = ClientConfig {
+            protocol: if settings.sources.insecure_sources.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(settings.sources.insecure_sources.clone())
+            },
+            ..ClientConfig::default()
+        };
+        let builder = ClientBuilder::default().with_oci_client_config(registry_config);
+        let client = match &settings.trust {
+            Some(material) => builder
+                .with_trust_repository(&material.trust_root())
+                .context("cannot use the Sigstore trust root")?
+                .build(),
+            None => builder.build(),
+        }
+        .context("cannot build the cosign client")?;
+        // The wasm guest runs on this thread; registry calls are driven to
+        // completion here, one host call at a time.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        Ok(Self {
+            runtime,
+            client,
+            credentials: settings.credentials,
+            has_trust_root: settings.trust.is_some(),
+            registry_timeout: settings.registry_timeout,
+            cache: VerificationCache::new(settings.clock, TRUSTED_FOR),
+        })
+    }
+
+    /// `kubewarden/oci/v2/verify`: `{"is_trusted":true,"digest":…}` or the
+    /// reason the image is not trusted.
+    pub fn verify(&mut self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        if let Some(response) = self.cache.get(payload) {
+            return Ok(response);
+        }
+        let request: VerifyRequest = serde_json::from_slice(payload)
+            .map_err(|e| format!("invalid sigstore verification request: {e}"))?;
+        let plan = request
+            .plan()
+            .map_err(|e| format!("invalid sigstore verification request: {e}"))?;
+        let digest = self
+            .check(&plan)
+            .map_err(|e| format!("image {}: {e}", plan.image))?;
+        let response = serde_json::json!({"is_trusted": true, "digest": digest});
+        let response = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
+        self.cache.remember_success(payload, &response);
+        Ok(response)
+    }
+
+    /// `kubewarden/oci/v1/manifest_digest`: payload is a JSON string (the
+    /// image), reply `{"digest":…}`.
+    pub fn manifest_digest(&mut self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let image: String = serde_json::from_slice(payload).map_err(|e| {
+            format!("invalid manifest digest request (expected a JSON string): {e}")
+        })?;
+        let reference = parse_reference(&image)?;
+        let auth = self.credentials.auth_for(reference.registry());
+        let client = &mut self.client;
+        let digest = self
+            .runtime
+            .block_on(bounded(
+                self.registry_timeout,
+                "resolving the manifest digest",
+                async { client.triangulate(&reference, &auth).await },
+            ))
+            .map_err(|e| format!("image {image}: {e}"))?
+            .1;
+        serde_json::to_vec(&serde_json::json!({"digest": digest})).map_err(|e| e.to_string())
+    }
+
+    /// Returns the verified manifest digest, or why the image is not trusted.
+    fn check(&mut self, plan: &VerificationPlan) -> Result<String, String> {
+        if let (Some(reason), false) = (plan.needs_trust_root, self.has_trust_root) {
+            return Err(format!(
+                "no Sigstore trust root configured ({reason}); pass --sigstore-trust-config"
+            ));
+        }
+        let reference = parse_reference(&plan.image)?;
+        let auth = self.credentials.auth_for(reference.registry());
+        let client = &mut self.client;
+        let timeout = self.registry_timeout;
+        let (digest, layers) = self.runtime.block_on(async {
+            // Resolve once, then look signatures up by that digest, so a tag
+            // moved meanwhile cannot pair one image's digest with another's
+            // signatures.
+            let (signature_image, digest) =
+                bounded(timeout, "resolving the manifest digest", async {
+                    client.triangulate(&reference, &auth).await
+                })
+                .await?;
+            let pinned = OciReference::with_digest(
+                reference.registry().to_string(),
+                reference.repository().to_string(),
+                digest.clone(),
+            );
+            let layers = bounded(timeout, "fetching signatures", async {
+                client.trusted_signature_layers(&auth, &pinned).await
+            })
+            .await?;
+            if layers.is_empty() {
+                return Err(format!(
+                    "no verifiable signatures found for {digest} (looked for {signature_image})"
+                ));
+            }
+            Ok((digest, layers))
+        })?;
+
+        let unmet: Vec<&str> = plan
+            .requirements
+            .iter()
+            .filter(|requirement| {
+                !layers
+                    .iter()
+                    .any(|layer| requirement.constraint.verify(layer).unwrap_or(false))
+            })
+            .map(|requirement| requirement.name.as_str())
+            .collect();
+        if unmet.is_empty() {
+            Ok(digest)
+        } else {
+            let found: Vec<String> = layers.iter().map(describe_layer).collect();
+            Err(format!(
+                "not trusted: no signature by {} (the {} verified signature(s) of {digest}: {})",
+                unmet.join("; no signature by "),
+                layers.len(),
+                found.join("; ")
+            ))
+        }
+    }
+}
+
+fn parse_reference(image: &str) -> Result<OciReference, String> {
+    OciReference::from_str(image).map_err(|e| format!("invalid image reference {image:?}: {e}"))
+}
+
+/// Runs one registry operation with a deadline; a timeout is a failure.
+async fn bounded<T>(
+    limit: Duration,
+    what: &str,
+    operation: impl std::future::Future<Output = sigstore::errors::Result<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, operation).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: timed out after {}s", limit.as_secs())),
+    }
+}
+
+/// One signature as it reads in an error message: who signed it.
+fn describe_layer(layer: &SignatureLayer) -> String {
+    let signer = match &layer.certificate_signature {
+        Some(cert) => {
+            let subject = match &cert.subject {
+                CertificateSubject::Email(s) | CertificateSubject::Uri(s) => s,
+            };
+            let mut text = format!(
+                "keyless issuer={} subject={subject}",
+                cert.issuer.as_deref().unwrap_or("?")
+            );
+            if let Some(repository) = &cert.github_workflow_repository {
+                text.push_str(&format!(" repository={repository}"));
+            }
+            text
+        }
+        None if layer.bundle.is_some() => {
+            "key or certificate signature with Rekor bundle".to_string()
+        }
+        None => "key or certificate signature".to_string(),
+    };
+    match &layer.simple_signing.optional {
+        Some(optional) if !optional.extra.is_empty() => {
+            let annotations: Vec<String> = optional
+                .extra
+                .iter()
+                .map(|(k, v)| match v.as_str() {
+                    Some(text) => format!("{k}={text}"),
+                    None => format!("{k}={v}"),
+                })
+                .collect();
+            format!("{signer} [annotations {}]", annotations.join(","))
+        }
+        _ => signer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_are_described_by_signer_and_annotations() {
+        let layer = constraints::tests::layer(
+            Some((
+                "https://idp",
+                CertificateSubject::Email("a@b.io".into()),
+                Some("acme/app"),
+            )),
+            serde_json::json!({"env": "prod"}),
+        );
+        assert_eq!(
+            describe_layer(&layer),
+            "keyless issuer=https://idp subject=a@b.io repository=acme/app [annotations env=prod]"
+        );
+        let key_only = constraints::tests::layer(None, serde_json::Value::Null);
+        assert_eq!(describe_layer(&key_only), "key or certificate signature");
+    }
+
+    fn host_without_trust_root() -> SigstoreHost {
+        SigstoreHost::new(SigstoreSettings {
+            trust: None,
+            sources: Sources::default(),
+            credentials: RegistryCredentials::default(),
+            registry_timeout: Duration::from_secs(2),
+            clock: Box::new(SystemClock),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn keyless_without_trust_root_fails_before_any_registry_call() {
+        let mut host = host_without_trust_root();
+        let request = serde_json::json!({"type": "SigstoreKeylessVerify", "image": "127.0.0.1:1/app:1",
+            "keyless": [{"issuer": "https://idp", "subject": "a@b"}], "annotations": null});
+        let err = host.verify(request.to_string().as_bytes()).unwrap_err();
+        assert!(err.contains("no Sigstore trust root configured"), "{err}");
+    }
+
+    #[test]
+    fn unreachable_registry_is_an_error_not_trust() {
+        let mut host = host_without_trust_root();
+        let key = {
+            let group =
+                openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+            let key = openssl::ec::EcKey::generate(&group).unwrap();
+            String::from_utf8(
+                openssl::pkey::PKey::from_ec_key(key)
+                    .unwrap()
+                    .public_key_to_pem()
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        // Port 1 on loopback: nothing listens there.
+        let request = serde_json::json!({"type": "SigstorePubKeyVerify", "image": "127.0.0.1:1/app:1",
+            "pub_keys": [key], "annotations": null});
+        let err = host.verify(request.to_string().as_bytes()).unwrap_err();
+        assert!(
+            err.starts_with("image 127.0.0.1:1/app:1: resolving the manifest digest"),
+            "{err}"
+        );
+    }
+}
