@@ -27,7 +27,7 @@ check-size: policy.wasm
 		echo "policy.wasm is $$size bytes, over the $(SIZE_BUDGET)-byte budget" >&2; exit 1; fi
 
 kwrun:
-	cargo build --profile host -p kwrun
+	cargo build --profile host --workspace --all-targets
 
 annotated-policy.wasm: policy.wasm metadata.yml README.md kwrun
 	$(KWRUN) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
