@@ -9,10 +9,10 @@ key_a() { echo "{\"pubKeys\": [$(pem "$KEY_A_PUB")]}"; }
 pinned_paths() { patch | jq -r '[.[] | select(.op == "replace") | .path] | sort | join(" ")'; }
 
 check_kind() {
-  local fixture="$1" spec="$2" extra="${3:-}"
+  local fixture="$1" spec="$2"
   evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request "$fixture")"
   assert_accepted
-  local expected="$spec/containers/0/image $spec/containers/1/image $spec/containers/2/image $extra$spec/initContainers/0/image $spec/volumes/1/image/reference"
+  local expected="$spec/containers/0/image $spec/containers/1/image $spec/containers/2/image $spec/initContainers/0/image $spec/volumes/1/image/reference"
   [[ "$(pinned_paths)" == "$expected" ]] || { echo "pinned: $(pinned_paths)"; return 1; }
   # Only image strings change, each to the signed image at its verified digest.
   [[ "$(patch | jq -r '[.[] | .op] | unique | join(",")')" == "replace" ]]
@@ -20,7 +20,12 @@ check_kind() {
 }
 
 @test "Pod" { check_kind pod.json /spec; }
-@test "Pod ephemeral containers (kubectl debug)" { check_kind pod_ephemeralcontainers.json /spec "/spec/ephemeralContainers/0/image "; }
+@test "Pod ephemeral containers (kubectl debug): all verified, only the debug container pinned" {
+  evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request pod_ephemeralcontainers.json)"
+  assert_accepted
+  [[ "$(pinned_paths)" == "/spec/ephemeralContainers/0/image" ]]
+  [[ "$(patched_value /spec/ephemeralContainers/0/image)" == "$IMAGE_SIGNED_A@$DIGEST_SIGNED_A" ]]
+}
 @test "Deployment" { check_kind deployment.json /spec/template/spec; }
 @test "ReplicaSet" { check_kind replicaset.json /spec/template/spec; }
 @test "StatefulSet" { check_kind statefulset.json /spec/template/spec; }

@@ -114,6 +114,12 @@ pub fn evaluate(
         let who = describe_object(kind, object, &request.namespace);
         return Decision::Reject(rejection(&who, &failures));
     }
+    // Through the `ephemeralcontainers` subresource the API server takes only ephemeral
+    // containers from the object: every image is still verified, but only those are pinned, so
+    // `kubectl debug` on a pod created before this policy is not refused for changing its spec.
+    if request.sub_resource == "ephemeralcontainers" {
+        pins.retain(|(pointer, _)| pointer.contains("/ephemeralContainers/"));
+    }
     if !settings.modify_images_with_digest || pins.is_empty() {
         return Decision::Accept;
     }
