@@ -40,6 +40,17 @@ pub trait SigstoreHost {
     fn certificate_trusted(&self, certificate: &str, chain: &[String]) -> Result<(), String>;
 }
 
+/// A host answer only counts when it says "trusted"; the digest is checked by the caller.
+fn trusted_digest(
+    response: kubewarden_policy_sdk::host_capabilities::verification::VerificationResponse,
+) -> Result<String, String> {
+    if response.is_trusted {
+        Ok(response.digest)
+    } else {
+        Err("the host did not find a trusted signature".to_string())
+    }
+}
+
 /// The Kubewarden host, reached through the SDK's waPC host calls.
 pub struct KubewardenHost;
 
@@ -77,11 +88,7 @@ impl SigstoreHost for KubewardenHost {
             ),
         }
         .map_err(|e| e.to_string())?;
-        if response.is_trusted {
-            Ok(response.digest)
-        } else {
-            Err("the host did not find a trusted signature".to_string())
-        }
+        trusted_digest(response)
     }
 
     fn certificate_trusted(&self, certificate: &str, chain: &[String]) -> Result<(), String> {
@@ -98,5 +105,42 @@ impl SigstoreHost for KubewardenHost {
             Ok(BoolWithReason::False(reason)) => Err(reason),
             Err(e) => Err(format!("host could not check the certificate: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kubewarden_policy_sdk::host_capabilities::verification::VerificationResponse;
+
+    #[test]
+    fn an_untrusted_answer_is_not_a_digest_even_when_it_carries_one() {
+        let digest =
+            "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_string();
+        let untrusted = VerificationResponse {
+            is_trusted: false,
+            digest: digest.clone(),
+        };
+        assert_eq!(
+            trusted_digest(untrusted),
+            Err("the host did not find a trusted signature".to_string())
+        );
+        let trusted = VerificationResponse {
+            is_trusted: true,
+            digest: digest.clone(),
+        };
+        assert_eq!(trusted_digest(trusted), Ok(digest));
+    }
+
+    #[test]
+    fn host_calls_fail_closed_outside_a_wasm_host() {
+        // Natively there is no waPC host: the SDK call errors, which must mean "not trusted".
+        let keys = ["k".to_string()];
+        let request = VerificationRequest {
+            image: "docker.io/library/nginx:latest",
+            check: SignerCheck::PubKeys(&keys),
+            annotations: None,
+        };
+        assert!(KubewardenHost.verify(&request).is_err());
     }
 }
