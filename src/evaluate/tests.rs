@@ -69,7 +69,7 @@ fn pins_every_image_of_every_kind_and_changes_nothing_else(#[case] name: &str, #
     let Decision::Mutate(mutated) = evaluate(&request, &pub_keys_for("*"), &host) else {
         panic!("expected a mutation")
     };
-    let mut expected = BTreeMap::from([
+    let expected = BTreeMap::from([
         (
             format!("{spec}/initContainers/0/image"),
             "ghcr.io/acme/migrate:v2",
