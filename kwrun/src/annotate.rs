@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
+use crate::execution_limit::DEFAULT_EXECUTION_TIMEOUT;
 use crate::policy_runtime::{HostCallHandler, PolicyInstance};
 use crate::wasm_custom_section;
 
@@ -109,7 +110,12 @@ impl HostCallHandler for NoHostCapabilities {
 
 /// Asks the policy for its waPC protocol version (a JSON string like "v1").
 fn protocol_version(wasm: &[u8]) -> Result<String> {
-    let mut policy = PolicyInstance::load(wasm, Box::new(NoHostCapabilities))?;
+    // No flag here: annotating only asks for the protocol version.
+    let mut policy = PolicyInstance::load(
+        wasm,
+        Box::new(NoHostCapabilities),
+        DEFAULT_EXECUTION_TIMEOUT,
+    )?;
     let response = policy
         .call("protocol_version", &[])
         .context("cannot get the policy's protocol version")?;

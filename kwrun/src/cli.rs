@@ -2,16 +2,19 @@
 //! tool: `kwrun run ...` and `kwrun annotate ...`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
 use crate::annotate::AnnotateOptions;
+use crate::execution_limit::DEFAULT_EXECUTION_TIMEOUT;
 
 pub const USAGE: &str = "\
 usage:
   kwrun run --request-path FILE|- [--settings-path FILE | --settings-json JSON]
             [--sources-path FILE] [--sigstore-trust-config FILE]
-            [--docker-config-json-path FILE] POLICY.wasm
+            [--docker-config-json-path FILE] [--execution-timeout SECONDS]
+            POLICY.wasm
   kwrun annotate -m METADATA.yml [-u README.md] -o OUT.wasm POLICY.wasm
   kwrun host-call [--sources-path FILE] [--sigstore-trust-config FILE]
             [--docker-config-json-path FILE] BINDING NAMESPACE OPERATION PAYLOAD_FILE|-
@@ -40,6 +43,8 @@ pub struct RunOptions {
     pub request: String,
     pub settings: SettingsSource,
     pub host: HostOptions,
+    /// Wall-clock limit on each run of policy code, host calls included.
+    pub execution_timeout: Duration,
 }
 
 /// How the host capabilities reach registries and what they trust.
@@ -150,6 +155,7 @@ fn parse_run(args: &[String]) -> Result<RunOptions> {
         "-s",
         "--settings-path",
         "--settings-json",
+        "--execution-timeout",
     ];
     flags.extend(HOST_FLAGS);
     let mut args = split_args(args, &flags)?;
@@ -165,12 +171,29 @@ fn parse_run(args: &[String]) -> Result<RunOptions> {
         (None, Some(json)) => SettingsSource::Json(json),
         (None, None) => SettingsSource::None,
     };
+    let execution_timeout = match args.take(&["--execution-timeout"])? {
+        Some(seconds) => parse_timeout(&seconds)?,
+        None => DEFAULT_EXECUTION_TIMEOUT,
+    };
     Ok(RunOptions {
         request,
         settings,
+        execution_timeout,
         host: host_options(&mut args)?,
         policy: args.one_policy()?,
     })
+}
+
+/// Whole seconds, as policy-server's `--policy-timeout`; zero would stop
+/// every policy before it starts, so it is refused rather than read as
+/// "no limit".
+fn parse_timeout(seconds: &str) -> Result<Duration> {
+    match seconds.parse::<u64>() {
+        Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+        _ => {
+            bail!("--execution-timeout must be a positive whole number of seconds, got {seconds:?}")
+        }
+    }
 }
 
 fn host_options(args: &mut Args) -> Result<HostOptions> {
@@ -238,7 +261,8 @@ mod tests {
     fn run_with_every_option() {
         let command = parse(&args(
             "run --request-path req.json --settings-path s.yml --sources-path src.yml \
-             --sigstore-trust-config trust.json --docker-config-json-path cfg.json policy.wasm",
+             --sigstore-trust-config trust.json --docker-config-json-path cfg.json \
+             --execution-timeout 3 policy.wasm",
         ))
         .unwrap();
         assert_eq!(
@@ -252,6 +276,7 @@ mod tests {
                     sigstore_trust_config: Some("trust.json".into()),
                     docker_config: Some("cfg.json".into()),
                 },
+                execution_timeout: Duration::from_secs(3),
             })
         );
     }
@@ -267,6 +292,7 @@ mod tests {
         assert_eq!(options.request, "-");
         assert_eq!(options.settings, SettingsSource::Json("{\"a\":1}".into()));
         assert_eq!(options.policy, PathBuf::from("/tmp/p.wasm"));
+        assert_eq!(options.execution_timeout, DEFAULT_EXECUTION_TIMEOUT);
     }
 
     #[test]
@@ -285,6 +311,18 @@ mod tests {
             ),
             ("run -r r.json -r s.json p.wasm", "more than once"),
             ("run -r", "needs a value"),
+            (
+                "run -r r.json --execution-timeout 0 p.wasm",
+                "must be a positive whole number",
+            ),
+            (
+                "run -r r.json --execution-timeout=1.5 p.wasm",
+                "must be a positive whole number",
+            ),
+            (
+                "run -r r.json --execution-timeout -3 p.wasm",
+                "must be a positive whole number",
+            ),
             ("annotate -m m.yml p.wasm", "--output-path is required"),
             ("verify p.wasm", "unknown command"),
         ];

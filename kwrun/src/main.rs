@@ -8,6 +8,7 @@ mod annotate;
 mod certificate_trust;
 mod cli;
 mod docker_auth;
+mod execution_limit;
 mod host_capabilities;
 mod policy_runtime;
 mod run;

@@ -7,12 +7,16 @@
 //! `wasmtime-provider`, which forces wasmtime's cache, GC, profiling and
 //! component features on every build.
 
+use std::time::Duration;
+
 use anyhow::{anyhow, Context, Result};
 use wasmtime::{
     format_err, Caller, Config, Engine, Extern, Linker, Memory, Module, Store, TypedFunc,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::execution_limit::{deadline_ticks, is_timeout, EpochTicker};
 
 /// Serves the guest's `__host_call`s (Kubewarden host capabilities).
 pub trait HostCallHandler: Send {
@@ -33,6 +37,12 @@ pub enum GuestCallError {
     /// The guest returned an error through `__guest_error`.
     #[error("policy returned an error from {operation}: {message}")]
     Guest { operation: String, message: String },
+    /// The guest ran past its time limit (wall clock, host calls included).
+    #[error(
+        "policy exceeded its time limit of {limit:?} during {operation} \
+         (see --execution-timeout)"
+    )]
+    Timeout { operation: String, limit: Duration },
     /// The guest trapped or the runtime failed.
     #[error("policy execution of {operation} failed: {source:#}")]
     Runtime {
@@ -57,6 +67,7 @@ struct GuestState {
 pub struct PolicyInstance {
     store: Store<GuestState>,
     guest_call: TypedFunc<(i32, i32), i32>,
+    time_limit: Duration,
 }
 
 /// Initialisation exports, in the order waPC hosts call them. `_initialize`
@@ -66,8 +77,14 @@ const INIT_EXPORTS: [&str; 3] = ["_initialize", "_start", "wapc_init"];
 
 impl PolicyInstance {
     /// Compiles and instantiates `wasm`, then runs its waPC initialisation.
-    pub fn load(wasm: &[u8], handler: Box<dyn HostCallHandler>) -> Result<Self> {
-        let engine = Engine::new(&Config::new())
+    /// Every run of guest code (the initialisation as a whole, then each
+    /// `call`) is stopped after `time_limit`.
+    pub fn load(
+        wasm: &[u8],
+        handler: Box<dyn HostCallHandler>,
+        time_limit: Duration,
+    ) -> Result<Self> {
+        let engine = Engine::new(Config::new().epoch_interruption(true))
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
         let module = Module::new(&engine, wasm)
@@ -96,10 +113,19 @@ impl PolicyInstance {
             host_error: String::new(),
         };
         let mut store = Store::new(&engine, state);
-        let instance = linker
-            .instantiate(&mut store, &module)
-            .map_err(anyhow::Error::from)
-            .context("cannot instantiate the policy module")?;
+        // Instantiation may run a wasm start function, so it is timed too.
+        store.set_epoch_deadline(deadline_ticks(time_limit));
+        let ticker = EpochTicker::start(&engine)?;
+        let instance = linker.instantiate(&mut store, &module).map_err(|err| {
+            if is_timeout(&err) {
+                anyhow::Error::from(GuestCallError::Timeout {
+                    operation: "instantiation".to_string(),
+                    limit: time_limit,
+                })
+            } else {
+                anyhow::Error::from(err).context("cannot instantiate the policy module")
+            }
+        })?;
 
         for name in INIT_EXPORTS {
             let Some(func) = instance.get_func(&mut store, name) else {
@@ -114,20 +140,33 @@ impl PolicyInstance {
                 if matches!(err.downcast_ref::<wasmtime_wasi::I32Exit>(), Some(e) if e.0 == 0) {
                     continue;
                 }
+                if is_timeout(&err) {
+                    return Err(GuestCallError::Timeout {
+                        operation: format!("policy initialisation ({name})"),
+                        limit: time_limit,
+                    }
+                    .into());
+                }
                 return Err(anyhow::Error::from(err))
                     .with_context(|| format!("policy initialisation ({name}) failed"));
             }
         }
 
+        drop(ticker);
+
         let guest_call = instance
             .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
             .map_err(anyhow::Error::from)
             .context("the module is not a waPC guest: no __guest_call export")?;
-        Ok(Self { store, guest_call })
+        Ok(Self {
+            store,
+            guest_call,
+            time_limit,
+        })
     }
 
     /// Calls the guest function `operation` with `payload` and returns its
-    /// response bytes.
+    /// response bytes; a call running past the time limit is a `Timeout`.
     pub fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, GuestCallError> {
         let runtime_error = |source: anyhow::Error| GuestCallError::Runtime {
             operation: operation.to_string(),
@@ -141,10 +180,23 @@ impl PolicyInstance {
             state.guest_response = None;
             state.guest_error = None;
         }
-        let status = self
-            .guest_call
-            .call(&mut self.store, (op_len, msg_len))
-            .map_err(|e| runtime_error(e.into()))?;
+        // The deadline is relative to the engine's current epoch, so each
+        // call gets the whole limit.
+        self.store
+            .set_epoch_deadline(deadline_ticks(self.time_limit));
+        let ticker = EpochTicker::start(self.store.engine()).map_err(runtime_error)?;
+        let status = self.guest_call.call(&mut self.store, (op_len, msg_len));
+        drop(ticker);
+        let status = status.map_err(|e| {
+            if is_timeout(&e) {
+                GuestCallError::Timeout {
+                    operation: operation.to_string(),
+                    limit: self.time_limit,
+                }
+            } else {
+                runtime_error(e.into())
+            }
+        })?;
 
         let state = self.store.data_mut();
         if let Some(message) = state.guest_error.take() {
@@ -348,7 +400,7 @@ fn link_wapc_imports(linker: &mut Linker<GuestState>) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A waPC guest that forwards each call to the host as
@@ -407,9 +459,31 @@ mod tests {
         }
     }
 
+    /// Short enough for fast tests, long enough for the guests that do end.
+    const TEST_LIMIT: Duration = Duration::from_millis(200);
+
     fn guest() -> PolicyInstance {
         let wasm = wat::parse_str(FORWARDING_GUEST).unwrap();
-        PolicyInstance::load(&wasm, Box::new(EchoHost)).unwrap()
+        PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_LIMIT).unwrap()
+    }
+
+    /// A waPC guest whose every call, and optionally `wapc_init`, spins
+    /// forever.
+    pub(crate) fn looping_guest(loop_in_init: bool) -> Vec<u8> {
+        let init = if loop_in_init {
+            r#"(func (export "wapc_init") (loop $l (br $l)))"#
+        } else {
+            ""
+        };
+        wat::parse_str(format!(
+            r#"(module
+              (memory (export "memory") 1)
+              {init}
+              (func (export "__guest_call") (param i32 i32) (result i32)
+                (loop $l (br $l))
+                (i32.const 1)))"#
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -439,12 +513,45 @@ mod tests {
     }
 
     #[test]
+    fn a_looping_call_is_stopped_at_the_time_limit() {
+        let mut policy =
+            PolicyInstance::load(&looping_guest(false), Box::new(EchoHost), TEST_LIMIT).unwrap();
+        match policy.call("validate", b"{}") {
+            Err(err @ GuestCallError::Timeout { .. }) => {
+                let message = err.to_string();
+                assert!(message.contains("exceeded its time limit"), "{message}");
+                assert!(message.contains("during validate"), "{message}");
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        // Each call gets a fresh deadline, and times out again.
+        assert!(matches!(
+            policy.call("validate_settings", b"{}"),
+            Err(GuestCallError::Timeout { operation, .. }) if operation == "validate_settings"
+        ));
+    }
+
+    #[test]
+    fn a_looping_initialisation_is_stopped_at_the_time_limit() {
+        let err = PolicyInstance::load(&looping_guest(true), Box::new(EchoHost), TEST_LIMIT)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                err.downcast_ref::<GuestCallError>(),
+                Some(GuestCallError::Timeout { operation, .. }) if operation.contains("wapc_init")
+            ),
+            "{err:#}"
+        );
+    }
+
+    #[test]
     fn modules_that_are_not_wapc_guests_are_refused() {
         let wasm = wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
-        let err = PolicyInstance::load(&wasm, Box::new(EchoHost))
+        let err = PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_LIMIT)
             .err()
             .unwrap();
         assert!(format!("{err:#}").contains("__guest_call"), "{err:#}");
-        assert!(PolicyInstance::load(b"not wasm", Box::new(EchoHost)).is_err());
+        assert!(PolicyInstance::load(b"not wasm", Box::new(EchoHost), TEST_LIMIT).is_err());
     }
 }

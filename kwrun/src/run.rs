@@ -41,7 +41,7 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome> {
     let host = kubewarden_host(&options.host)?;
     let wasm = std::fs::read(&options.policy)
         .with_context(|| format!("cannot read policy {}", options.policy.display()))?;
-    let mut policy = PolicyInstance::load(&wasm, Box::new(host))
+    let mut policy = PolicyInstance::load(&wasm, Box::new(host), options.execution_timeout)
         .with_context(|| format!("cannot load policy {}", options.policy.display()))?;
 
     if let Some(message) = settings_rejection(&mut policy, &settings)? {
@@ -145,5 +145,50 @@ fn evaluate(policy: &mut PolicyInstance, request: &Value, settings: &Value) -> A
                 String::from_utf8_lossy(&response)
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::policy_runtime::tests::looping_guest;
+
+    struct NoHost;
+
+    impl HostCallHandler for NoHost {
+        fn host_call(&mut self, _: &str, _: &str, _: &str, _: &[u8]) -> Result<Vec<u8>, String> {
+            Err("no host capabilities in this test".to_string())
+        }
+    }
+
+    fn looping_policy() -> PolicyInstance {
+        PolicyInstance::load(
+            &looping_guest(false),
+            Box::new(NoHost),
+            Duration::from_millis(200),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_policy_out_of_time_in_validate_is_a_500_rejection() {
+        let request = json!({"uid": "u-1", "object": {}});
+        let response = evaluate(&mut looping_policy(), &request, &json!({}));
+        assert_eq!(response.uid, "u-1");
+        assert!(!response.allowed);
+        let status = response.status.unwrap();
+        assert_eq!(status.code, Some(500));
+        let message = status.message.unwrap();
+        assert!(message.contains("exceeded its time limit"), "{message}");
+    }
+
+    #[test]
+    fn a_policy_out_of_time_in_validate_settings_is_an_error() {
+        let err = settings_rejection(&mut looping_policy(), &json!({})).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("exceeded its time limit"), "{message}");
+        assert!(message.contains("validate_settings"), "{message}");
     }
 }
