@@ -277,18 +277,7 @@ mod tests {
     #[test]
     fn unreachable_registry_is_an_error_not_trust() {
         let mut host = host_without_trust_root();
-        let key = {
-            let group =
-                openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
-            let key = openssl::ec::EcKey::generate(&group).unwrap();
-            String::from_utf8(
-                openssl::pkey::PKey::from_ec_key(key)
-                    .unwrap()
-                    .public_key_to_pem()
-                    .unwrap(),
-            )
-            .unwrap()
-        };
+        let key = plan::tests::public_key_pem();
         // Port 1 on loopback: nothing listens there.
         let request = serde_json::json!({"type": "SigstorePubKeyVerify", "image": "127.0.0.1:1/app:1",
             "pub_keys": [key], "annotations": null});

@@ -267,7 +267,7 @@ fn requirement(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -277,7 +277,8 @@ mod tests {
             .plan()
     }
 
-    fn public_key_pem() -> String {
+    /// A fresh P-256 public key in PEM, for tests that need a well-formed key.
+    pub(crate) fn public_key_pem() -> String {
         let group =
             openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
         let key = openssl::ec::EcKey::generate(&group).unwrap();
