@@ -62,16 +62,13 @@ pub fn evaluate(
                 None => Err("image must be a string".to_string()),
             };
             let pairs = match &image {
-                Ok(image) => {
-                    let normalised = image.normalised();
-                    settings
-                        .rules
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, rule)| rule.image.covers(image))
-                        .map(|(i, _)| (i, plan.add(&normalised, i)))
-                        .collect()
-                }
+                Ok(image) => settings
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, rule)| rule.image.covers(image))
+                    .map(|(i, _)| (i, plan.add(image, i)))
+                    .collect(),
                 Err(_) => Vec::new(),
             };
             Planned {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use kubewarden_policy_sdk::host_capabilities::verification::{KeylessInfo, KeylessPrefixInfo};
 
+use crate::signature_proof::ProofDemand;
+
 /// The signer constraint of one host verification call; each variant is one SDK function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignerCheck<'a> {
@@ -20,6 +22,26 @@ pub enum SignerCheck<'a> {
         chain: Option<&'a [String]>,
         require_rekor_bundle: bool,
     },
+}
+
+impl<'a> SignerCheck<'a> {
+    /// What the policy must prove itself once the host says "trusted": hosts do not verify a
+    /// classic keyless layer's signature or tie its Rekor bundle to it (see `signature_proof`).
+    pub fn proof_demand(&self) -> Option<ProofDemand<'a>> {
+        match *self {
+            SignerCheck::PubKeys(_) => None,
+            SignerCheck::Keyless(_)
+            | SignerCheck::KeylessPrefix(_)
+            | SignerCheck::GithubActions { .. } => Some(ProofDemand::CertificateLayer),
+            SignerCheck::Certificate {
+                certificate,
+                require_rekor_bundle,
+                ..
+            } => require_rekor_bundle.then_some(ProofDemand::LoggedSignatureBy {
+                certificate_pem: certificate,
+            }),
+        }
+    }
 }
 
 /// One question for the host: is `image` signed as `check` demands, with these annotations on
@@ -38,6 +60,16 @@ pub trait SigstoreHost {
 
     /// Ok when `certificate` (PEM) chains to `chain` (PEM, intermediates first, root last).
     fn certificate_trusted(&self, certificate: &str, chain: &[String]) -> Result<(), String>;
+
+    /// The manifest JSON stored at `reference`; `Ok(None)` only when the registry says there is
+    /// no such manifest.
+    fn oci_manifest(&self, reference: &str) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// The error text Kubewarden hosts relay from the registry for a missing manifest (the OCI
+/// distribution error `MANIFEST_UNKNOWN`). Anything else is a failure, never an absence.
+fn says_manifest_unknown(host_error: &str) -> bool {
+    host_error.to_ascii_lowercase().contains("manifest unknown")
 }
 
 /// A host answer only counts when it says "trusted"; the digest is checked by the caller.
@@ -106,6 +138,15 @@ impl SigstoreHost for KubewardenHost {
             Err(e) => Err(format!("host could not check the certificate: {e}")),
         }
     }
+
+    fn oci_manifest(&self, reference: &str) -> Result<Option<Vec<u8>>, String> {
+        let request = serde_json::to_vec(reference).map_err(|e| e.to_string())?;
+        match wapc_guest::host_call("kubewarden", "oci", "v1/oci_manifest", &request) {
+            Ok(manifest) => Ok(Some(manifest)),
+            Err(e) if says_manifest_unknown(&e.to_string()) => Ok(None),
+            Err(e) => Err(format!("the host could not read {reference}: {e}")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -133,7 +174,21 @@ mod tests {
     }
 
     #[test]
+    fn only_a_missing_manifest_is_an_absence() {
+        let kwctl = "Registry error: url http://127.0.0.1:5000/v2/app/manifests/sha256-1.sig, envelope: OCI API errors: [OCI API error: manifest unknown]";
+        assert!(says_manifest_unknown(kwctl));
+        for other in [
+            "error sending request for url (http://127.0.0.1:5000/v2/)",
+            "OCI API error: unauthorized",
+            "",
+        ] {
+            assert!(!says_manifest_unknown(other), "{other}");
+        }
+    }
+
+    #[test]
     fn host_calls_fail_closed_outside_a_wasm_host() {
+        assert!(KubewardenHost.oci_manifest("r/app:sha256-1.sig").is_err());
         // Natively there is no waPC host: the SDK call errors, which must mean "not trusted".
         let keys = ["k".to_string()];
         let request = VerificationRequest {

@@ -78,9 +78,14 @@ impl ImageRef {
         self.digest.as_deref()
     }
 
+    /// `registry/repository`: where the image and its signatures live.
+    pub fn repository_name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
     /// `registry/repository[:tag][@digest]`, the form handed to the host for verification.
     pub fn normalised(&self) -> String {
-        let mut out = format!("{}/{}", self.registry, self.repository);
+        let mut out = self.repository_name();
         if let Some(tag) = &self.tag {
             out.push(':');
             out.push_str(tag);

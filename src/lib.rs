@@ -9,6 +9,7 @@ pub mod messages;
 pub mod pem_material;
 pub mod reference_grammar;
 pub mod settings;
+pub mod signature_proof;
 pub mod signers;
 #[cfg(test)]
 mod test_host;

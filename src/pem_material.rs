@@ -26,6 +26,11 @@ pub enum PublicKeyKind {
 pub fn decode_public_key(pem: &str) -> Result<PublicKeyKind, String> {
     let spki = SubjectPublicKeyInfoOwned::from_pem(pem.trim())
         .map_err(|e| format!("not a PEM \"PUBLIC KEY\" (SubjectPublicKeyInfo): {e}"))?;
+    public_key_kind(&spki)
+}
+
+/// The algorithm of a decoded public key, after checking its key material is well formed.
+pub fn public_key_kind(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyKind, String> {
     let key = spki.subject_public_key.raw_bytes();
     let oid = spki.algorithm.oid;
     if oid == EC_PUBLIC_KEY {

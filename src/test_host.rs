@@ -2,6 +2,7 @@
 //! verification with a closure and records every call so tests can count them.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
 
@@ -10,7 +11,11 @@ type Answer = Box<dyn Fn(&VerificationRequest<'_>) -> Result<String, String>>;
 pub struct FakeHost {
     answer: Answer,
     untrusted_certificates: Vec<String>,
+    /// Manifests by reference; a reference not listed has no manifest (a cosign v3 image).
+    manifests: BTreeMap<String, Result<Vec<u8>, String>>,
     pub calls: RefCell<Vec<String>>,
+    /// References of every manifest read, in order.
+    pub manifest_reads: RefCell<Vec<String>>,
 }
 
 pub const DIGEST_A: &str =
@@ -25,7 +30,9 @@ impl FakeHost {
         FakeHost {
             answer: Box::new(answer),
             untrusted_certificates: Vec::new(),
+            manifests: BTreeMap::new(),
             calls: RefCell::new(Vec::new()),
+            manifest_reads: RefCell::new(Vec::new()),
         }
     }
 
@@ -36,6 +43,12 @@ impl FakeHost {
 
     pub fn distrusting_certificate(mut self, pem: &str) -> Self {
         self.untrusted_certificates.push(pem.to_string());
+        self
+    }
+
+    /// Serves `manifest` (or fails with the error) at `reference`.
+    pub fn with_manifest(mut self, reference: &str, manifest: Result<Vec<u8>, String>) -> Self {
+        self.manifests.insert(reference.to_string(), manifest);
         self
     }
 
@@ -75,6 +88,15 @@ impl SigstoreHost for FakeHost {
             Err("certificate signature does not verify".to_string())
         } else {
             Ok(())
+        }
+    }
+
+    fn oci_manifest(&self, reference: &str) -> Result<Option<Vec<u8>>, String> {
+        self.manifest_reads.borrow_mut().push(reference.to_string());
+        match self.manifests.get(reference) {
+            Some(Ok(manifest)) => Ok(Some(manifest.clone())),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok(None),
         }
     }
 }

@@ -1,56 +1,88 @@
 //! The verification plan: every distinct (image, rule) pair of a request, verified once however
-//! many containers share it, and the digest each verification vouches for.
+//! many containers share it, and the digest each verification vouches for. A host's "trusted"
+//! for a keyless or logged signer counts only once the policy's own proof of the signature
+//! manifest holds (see `signature_proof`).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use crate::host::{SigstoreHost, VerificationRequest};
-use crate::image_ref::is_well_formed_digest;
+use crate::image_ref::{is_well_formed_digest, ImageRef};
 use crate::settings::SignatureRule;
+use crate::signature_proof::{prove, signature_manifest_reference, ProofDemand};
 
 /// The outcome of checking one normalised image against one rule.
 pub type RuleOutcome = Result<String, String>;
+
+/// One image as the plan verifies it.
+#[derive(Debug, PartialEq, Eq)]
+struct PlannedImage {
+    /// `registry/repository[:tag][@digest]`, what the host is asked about.
+    normalised: String,
+    /// `registry/repository`, where its signature manifest lives.
+    repository: String,
+}
 
 /// Distinct (normalised image, rule index) pairs in first-seen order, so host calls and
 /// messages come out in a stable order.
 #[derive(Debug, Default)]
 pub struct VerificationPlan {
-    pairs: Vec<(String, usize)>,
+    pairs: Vec<(PlannedImage, usize)>,
 }
 
 impl VerificationPlan {
     /// Adds a pair unless present; returns its position.
-    pub fn add(&mut self, image: &str, rule: usize) -> usize {
+    pub fn add(&mut self, image: &ImageRef, rule: usize) -> usize {
+        let normalised = image.normalised();
         if let Some(i) = self
             .pairs
             .iter()
-            .position(|(im, r)| im == image && *r == rule)
+            .position(|(im, r)| im.normalised == normalised && *r == rule)
         {
             return i;
         }
-        self.pairs.push((image.to_string(), rule));
+        let planned = PlannedImage {
+            normalised,
+            repository: image.repository_name(),
+        };
+        self.pairs.push((planned, rule));
         self.pairs.len() - 1
     }
 
     /// Runs every pair against the host; outcomes share the pairs' positions.
     pub fn run(&self, rules: &[SignatureRule], host: &dyn SigstoreHost) -> Vec<RuleOutcome> {
+        let manifests = SignatureManifests::new(host);
         self.pairs
             .iter()
-            .map(|(image, rule)| verify_rule(image, &rules[*rule], host))
+            .map(|(image, rule)| verify_rule(image, &rules[*rule], host, &manifests))
             .collect()
     }
 }
 
-/// All host checks of the rule must pass and agree on one well-formed digest; anything else,
-/// including a host error, means "not verified".
-fn verify_rule(image: &str, rule: &SignatureRule, host: &dyn SigstoreHost) -> RuleOutcome {
+/// All host checks of the rule must pass, each proven where the host cannot be trusted to
+/// have, and agree on one well-formed digest; anything else, including a host error, means
+/// "not verified".
+fn verify_rule(
+    image: &PlannedImage,
+    rule: &SignatureRule,
+    host: &dyn SigstoreHost,
+    manifests: &SignatureManifests<'_>,
+) -> RuleOutcome {
     let mut verified: Option<String> = None;
     for check in rule.signer.checks() {
         let request = VerificationRequest {
-            image,
+            image: &image.normalised,
             check,
             annotations: rule.annotations.as_ref(),
         };
         let digest = host.verify(&request)?;
         if !is_well_formed_digest(&digest) {
             return Err(format!("host answered with a malformed digest {digest:?}"));
+        }
+        if let Some(demand) = request.check.proof_demand() {
+            manifests
+                .prove(&image.repository, &digest, demand)
+                .map_err(|reason| format!("the host trusted the signature, but {reason}"))?;
         }
         match &verified {
             Some(previous) if *previous != digest => {
@@ -62,4 +94,34 @@ fn verify_rule(image: &str, rule: &SignatureRule, host: &dyn SigstoreHost) -> Ru
         }
     }
     verified.ok_or_else(|| "rule has no signer checks".to_string())
+}
+
+/// Signature manifests read during one admission, each read once however many rules need it.
+struct SignatureManifests<'h> {
+    host: &'h dyn SigstoreHost,
+    read: RefCell<BTreeMap<String, Result<Option<Vec<u8>>, String>>>,
+}
+
+impl<'h> SignatureManifests<'h> {
+    fn new(host: &'h dyn SigstoreHost) -> Self {
+        Self {
+            host,
+            read: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    fn prove(&self, repository: &str, digest: &str, demand: ProofDemand<'_>) -> Result<(), String> {
+        let reference = signature_manifest_reference(repository, digest);
+        let mut read = self.read.borrow_mut();
+        let manifest = read
+            .entry(reference.clone())
+            .or_insert_with(|| self.host.oci_manifest(&reference));
+        match manifest {
+            Ok(Some(manifest)) => prove(manifest, demand),
+            // No classic signatures: the host verified a cosign v3 bundle (an OCI referrer),
+            // whose log entry it does tie to the signature.
+            Ok(None) => Ok(()),
+            Err(e) => Err(format!("its signature manifest could not be read: {e}")),
+        }
+    }
 }

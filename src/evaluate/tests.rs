@@ -431,3 +431,139 @@ fn docker_hub_spellings_cannot_escape_a_rule() {
         assert_eq!(host.call_count(), 1);
     }
 }
+
+mod signature_proof {
+    //! The policy's own proof after a host's "trusted": which rules demand it, what it reads,
+    //! and how a failed proof reads in the rejection.
+    use super::*;
+    use crate::signature_proof::test_pki::{payload, signature_manifest, TestKey, TestLayer};
+
+    const IMAGE: &str = "ghcr.io/acme/app:v1";
+    const SIG_MANIFEST: &str =
+        "ghcr.io/acme/app:sha256-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sig";
+
+    fn keyless_rules() -> Settings {
+        settings(json!({"signatures": [
+            {"image": "ghcr.io/*", "keyless": [{"issuer": "https://idp.example", "subject": "alice@example.com"}]},
+            {"image": "ghcr.io/acme/*", "githubActions": {"owner": "acme"}},
+        ]}))
+    }
+
+    fn genuine_layer(key: &TestKey) -> TestLayer {
+        let certificate = key.certificate_pem("alice@example.com");
+        TestLayer::logged(key, &certificate, &payload(DIGEST_A, json!(null)))
+    }
+
+    fn forged_layer(genuine: &TestLayer) -> TestLayer {
+        TestLayer {
+            payload: payload(DIGEST_A, json!({"env": "prod"})),
+            signature: b"garbage".to_vec(),
+            ..genuine.clone()
+        }
+    }
+
+    #[test]
+    fn a_genuine_keyless_signature_is_pinned_after_one_manifest_read() {
+        let layer = genuine_layer(&TestKey::p256());
+        let host =
+            FakeHost::trusting().with_manifest(SIG_MANIFEST, Ok(signature_manifest(&[layer])));
+        let Decision::Mutate(mutated) = evaluate(&pod_with_image(IMAGE), &keyless_rules(), &host)
+        else {
+            panic!("expected the image pinned")
+        };
+        assert_eq!(
+            mutated["spec"]["containers"][0]["image"],
+            json!(format!("{IMAGE}@{DIGEST_A}"))
+        );
+        assert_eq!(host.call_count(), 2, "{:?}", host.call_log());
+        assert_eq!(
+            *host.manifest_reads.borrow(),
+            [SIG_MANIFEST],
+            "read once for both rules"
+        );
+    }
+
+    #[test]
+    fn a_forged_layer_rejects_what_the_host_trusted() {
+        let genuine = genuine_layer(&TestKey::p256());
+        let forged = forged_layer(&genuine);
+        let forged_digest = forged.descriptor()["digest"].as_str().unwrap().to_string();
+        let host = FakeHost::trusting()
+            .with_manifest(SIG_MANIFEST, Ok(signature_manifest(&[genuine, forged])));
+        let Decision::Reject(message) = evaluate(&pod_with_image(IMAGE), &keyless_rules(), &host)
+        else {
+            panic!("expected a rejection")
+        };
+        for rule in ["signatures[0] (keyless)", "signatures[1] (githubActions)"] {
+            let expected = format!(
+                "failed {rule}: the host trusted the signature, but layer {forged_digest} has a signature its certificate's key did not make"
+            );
+            assert!(
+                message.contains(&expected),
+                "{message}\nshould contain\n{expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unreadable_signature_manifest_is_not_verified() {
+        let host = FakeHost::trusting()
+            .with_manifest(SIG_MANIFEST, Err("error sending request".to_string()));
+        let Decision::Reject(message) = evaluate(&pod_with_image(IMAGE), &keyless_rules(), &host)
+        else {
+            panic!("expected a rejection")
+        };
+        assert!(
+            message.contains("the host trusted the signature, but its signature manifest could not be read: error sending request"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn without_a_sig_manifest_the_hosts_bundle_verification_stands() {
+        // No classic signatures: the host can only have verified a cosign v3 bundle.
+        let host = FakeHost::trusting();
+        assert!(matches!(
+            evaluate(&pod_with_image(IMAGE), &keyless_rules(), &host),
+            Decision::Mutate(_)
+        ));
+        assert_eq!(*host.manifest_reads.borrow(), [SIG_MANIFEST]);
+    }
+
+    #[rstest]
+    #[case::public_keys(json!({"pubKeys": [P256_PUB]}), false)]
+    #[case::certificate_unlogged(json!({"certificates": [LEAF_CERT], "requireRekorBundle": false}), false)]
+    #[case::certificate_logged(json!({"certificates": [LEAF_CERT]}), true)]
+    #[case::keyless(json!({"keyless": [{"issuer": "https://i", "subject": "s"}]}), true)]
+    #[case::keyless_prefix(json!({"keylessPrefix": [{"issuer": "https://i", "urlPrefix": "https://x/y"}]}), true)]
+    #[case::github_actions(json!({"githubActions": {"owner": "acme"}}), true)]
+    fn only_signers_the_host_cannot_prove_read_the_manifest(
+        #[case] signer: Value,
+        #[case] proven: bool,
+    ) {
+        let mut rule = json!({"image": "*"});
+        rule.as_object_mut()
+            .unwrap()
+            .extend(signer.as_object().unwrap().clone());
+        let host = FakeHost::trusting();
+        evaluate(
+            &pod_with_image(IMAGE),
+            &settings(json!({"signatures": [rule]})),
+            &host,
+        );
+        assert_eq!(host.manifest_reads.borrow().len(), usize::from(proven));
+    }
+
+    #[test]
+    fn a_logged_certificate_rule_needs_its_own_key_in_the_log() {
+        // The manifest holds a genuine logged keyless layer, but not by the rule's certificate.
+        let layer = genuine_layer(&TestKey::p256());
+        let host =
+            FakeHost::trusting().with_manifest(SIG_MANIFEST, Ok(signature_manifest(&[layer])));
+        let rules = settings(json!({"signatures": [{"image": "*", "certificates": [LEAF_CERT]}]}));
+        let Decision::Reject(message) = evaluate(&pod_with_image(IMAGE), &rules, &host) else {
+            panic!("expected a rejection")
+        };
+        assert!(message.contains("failed signatures[0] (certificates): the host trusted the signature, but no layer of its signature manifest is signed by the certificate's key"), "{message}");
+    }
+}
