@@ -96,10 +96,13 @@ fn verify_rule(
     verified.ok_or_else(|| "rule has no signer checks".to_string())
 }
 
+/// A manifest as the host answered: the bytes, no such manifest, or why it could not be read.
+type ManifestAnswer = Result<Option<Vec<u8>>, String>;
+
 /// Signature manifests read during one admission, each read once however many rules need it.
 struct SignatureManifests<'h> {
     host: &'h dyn SigstoreHost,
-    read: RefCell<BTreeMap<String, Result<Option<Vec<u8>>, String>>>,
+    read: RefCell<BTreeMap<String, ManifestAnswer>>,
 }
 
 impl<'h> SignatureManifests<'h> {

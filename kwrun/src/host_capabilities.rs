@@ -21,6 +21,7 @@ impl HostCallHandler for KubewardenHost {
         match (binding, namespace, operation) {
             ("kubewarden", "oci", "v2/verify") => self.sigstore.verify(payload),
             ("kubewarden", "oci", "v1/manifest_digest") => self.sigstore.manifest_digest(payload),
+            ("kubewarden", "oci", "v1/oci_manifest") => self.sigstore.oci_manifest(payload),
             ("kubewarden", "crypto", "v1/is_certificate_trusted") => {
                 certificate_trust::is_certificate_trusted(payload, chrono::Utc::now())
             }

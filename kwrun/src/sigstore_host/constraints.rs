@@ -97,6 +97,59 @@ impl VerificationConstraint for GithubActionsRepository {
     }
 }
 
+/// The layer's Rekor bundle logs a signature by this key. Combined with the crate's
+/// `CertificateVerifier` (which checks the signature with the certificate's key and that a
+/// bundle is present), this is `requireRekorBundle` for real: `layer_proof` has already tied
+/// each bundle's logged payload and signature to its layer.
+pub struct LoggedBy {
+    key: openssl::pkey::PKey<openssl::pkey::Public>,
+}
+
+impl LoggedBy {
+    pub fn certificate(pem: &[u8]) -> std::result::Result<Self, String> {
+        let key = openssl::x509::X509::from_pem(pem)
+            .and_then(|certificate| certificate.public_key())
+            .map_err(|e| format!("certificate is not usable: {e}"))?;
+        Ok(Self { key })
+    }
+}
+
+impl std::fmt::Debug for LoggedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoggedBy(certificate key)")
+    }
+}
+
+impl VerificationConstraint for LoggedBy {
+    fn verify(&self, layer: &SignatureLayer) -> Result<bool> {
+        use base64::Engine;
+        use sigstore::cosign::bundle_content::BundleContent;
+        let bundle = match &layer.bundle {
+            Some(BundleContent::RekorBundle(bundle)) => bundle,
+            // The crate binds a cosign v3 bundle's log entry to its certificate and signature.
+            Some(BundleContent::SigstoreBundle(_)) => return Ok(true),
+            None => return Ok(false),
+        };
+        let logged_pem = base64::engine::general_purpose::STANDARD
+            .decode(&bundle.payload.body)
+            .ok()
+            .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .and_then(|body| {
+                body.pointer("/spec/signature/publicKey/content")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            })
+            .and_then(|content| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(content)
+                    .ok()
+            });
+        Ok(logged_pem
+            .and_then(|pem| super::layer_proof::logged_public_key(&pem).ok())
+            .is_some_and(|logged| logged.public_eq(&self.key)))
+    }
+}
+
 /// Every constraint must hold on one and the same layer: annotations only
 /// count when the signature that carries them is the trusted signer's.
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 
 mod cache;
 pub mod constraints;
+mod layer_proof;
 mod plan;
 
 use std::str::FromStr;
@@ -18,7 +19,16 @@ use crate::docker_auth::RegistryCredentials;
 use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
 pub use cache::{Clock, SystemClock, VerificationCache, TRUSTED_FOR};
+use layer_proof::prove_layers;
 use plan::{VerificationPlan, VerifyRequest};
+
+/// What `oci/v1/oci_manifest` accepts: image manifests and indexes, OCI and Docker.
+const MANIFEST_MEDIA_TYPES: &[&str] = &[
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
 
 /// Every registry conversation for one request must finish within this.
 pub const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +45,8 @@ pub struct SigstoreSettings {
 pub struct SigstoreHost {
     runtime: tokio::runtime::Runtime,
     client: sigstore::cosign::Client,
+    /// For manifests the policy reads itself (`oci/v1/oci_manifest`).
+    registry: oci_client::Client,
     credentials: RegistryCredentials,
     has_trust_root: bool,
     registry_timeout: Duration,
@@ -51,6 +63,7 @@ impl SigstoreHost {
             },
             ..ClientConfig::default()
         };
+        let registry = oci_client::Client::new(registry_config.clone().into());
         let builder = ClientBuilder::default().with_oci_client_config(registry_config);
         let client = match &settings.trust {
             Some(material) => builder
@@ -69,6 +82,7 @@ impl SigstoreHost {
         Ok(Self {
             runtime,
             client,
+            registry,
             credentials: settings.credentials,
             has_trust_root: settings.trust.is_some(),
             registry_timeout: settings.registry_timeout,
@@ -117,6 +131,39 @@ impl SigstoreHost {
         serde_json::to_vec(&serde_json::json!({"digest": digest})).map_err(|e| e.to_string())
     }
 
+    /// `kubewarden/oci/v1/oci_manifest`: payload is a JSON string (the reference), reply the
+    /// manifest exactly as the registry served it. A missing manifest is the registry's own
+    /// error (`… manifest unknown`), as kwctl relays it.
+    pub fn oci_manifest(&mut self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let image: String = serde_json::from_slice(payload)
+            .map_err(|e| format!("invalid OCI manifest request (expected a JSON string): {e}"))?;
+        let reference = parse_reference(&image)?;
+        let auth: oci_client::secrets::RegistryAuth =
+            (&self.credentials.auth_for(reference.registry())).into();
+        let reference: oci_client::Reference = image
+            .parse()
+            .map_err(|e| format!("invalid image reference {image:?}: {e}"))?;
+        let registry = &self.registry;
+        let (manifest, _digest) = self
+            .runtime
+            .block_on(async {
+                match tokio::time::timeout(
+                    self.registry_timeout,
+                    registry.pull_manifest_raw(&reference, &auth, MANIFEST_MEDIA_TYPES),
+                )
+                .await
+                {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "fetching the manifest: timed out after {}s",
+                        self.registry_timeout.as_secs()
+                    )),
+                }
+            })
+            .map_err(|e| format!("image {image}: {e}"))?;
+        Ok(manifest.to_vec())
+    }
+
     /// Returns the verified manifest digest, or why the image is not trusted.
     fn check(&mut self, plan: &VerificationPlan) -> Result<String, String> {
         if let (Some(reason), false) = (plan.needs_trust_root, self.has_trust_root) {
@@ -153,6 +200,25 @@ impl SigstoreHost {
             }
             Ok((digest, layers))
         })?;
+        // The one digest this verification resolved is the one it answers with; a registry
+        // that answers a tag with another algorithm or a malformed digest is not trusted.
+        if !is_sha256_digest(&digest) {
+            return Err(format!(
+                "the registry resolved the image to {digest:?}, not a sha256 digest"
+            ));
+        }
+        let proof = prove_layers(layers, &digest);
+        let layers = proof.proven;
+        let dropped = if proof.dropped.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", proof.dropped.join("; "))
+        };
+        if layers.is_empty() {
+            return Err(format!(
+                "not trusted: no signature of {digest} holds up{dropped}"
+            ));
+        }
 
         let unmet: Vec<&str> = plan
             .requirements
@@ -169,13 +235,22 @@ impl SigstoreHost {
         } else {
             let found: Vec<String> = layers.iter().map(describe_layer).collect();
             Err(format!(
-                "not trusted: no signature by {} (the {} verified signature(s) of {digest}: {})",
+                "not trusted: no signature by {} (the {} verified signature(s) of {digest}: {}){dropped}",
                 unmet.join("; no signature by "),
                 layers.len(),
                 found.join("; ")
             ))
         }
     }
+}
+
+fn is_sha256_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 fn parse_reference(image: &str) -> Result<OciReference, String> {

@@ -11,7 +11,8 @@ use sigstore::cosign::verification_constraint::{
 use sigstore::registry::{Certificate, CertificateEncoding};
 
 use super::constraints::{
-    GithubActionsRepository, KeylessIdentity, KeylessUrlPrefix, SameLayer, GITHUB_ACTIONS_ISSUER,
+    GithubActionsRepository, KeylessIdentity, KeylessUrlPrefix, LoggedBy, SameLayer,
+    GITHUB_ACTIONS_ISSUER,
 };
 
 type Annotations = Option<BTreeMap<String, String>>;
@@ -202,14 +203,24 @@ impl VerifyRequest {
                     chain.as_deref(),
                 )
                 .map_err(|e| format!("certificate is not usable: {e}"))?;
-                let name = if require_rekor_bundle {
-                    "the given certificate, with a Rekor bundle".to_string()
+                let requirement = if require_rekor_bundle {
+                    // The crate only checks that some bundle is present; demand that it logs
+                    // this certificate's signature.
+                    let logged = SameLayer(vec![
+                        Box::new(verifier),
+                        Box::new(LoggedBy::certificate(&certificate)?),
+                    ]);
+                    requirement(
+                        "the given certificate, with a Rekor bundle".to_string(),
+                        logged,
+                        &annotations,
+                    )
                 } else {
-                    "the given certificate".to_string()
+                    requirement("the given certificate".to_string(), verifier, &annotations)
                 };
                 Ok(VerificationPlan {
                     image,
-                    requirements: vec![requirement(name, verifier, &annotations)],
+                    requirements: vec![requirement],
                     needs_trust_root: require_rekor_bundle.then_some(
                         "a Rekor bundle cannot be verified without transparency log keys",
                     ),
