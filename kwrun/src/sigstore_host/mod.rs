@@ -5,6 +5,8 @@
 mod cache;
 pub mod constraints;
 mod layer_proof;
+#[cfg(test)]
+mod lying_registry;
 mod plan;
 
 use std::str::FromStr;
@@ -338,6 +340,87 @@ mod tests {
             clock: Box::new(SystemClock),
         })
         .unwrap()
+    }
+
+    /// Asks a host that reaches `registry` over plain HTTP to verify `registry/app:v1` with
+    /// the registry's signing key.
+    fn verify_at(registry: &lying_registry::LyingRegistry) -> Result<String, String> {
+        let mut host = SigstoreHost::new(SigstoreSettings {
+            trust: None,
+            sources: Sources {
+                insecure_sources: vec![registry.address.clone()],
+            },
+            credentials: RegistryCredentials::default(),
+            registry_timeout: Duration::from_secs(10),
+            clock: Box::new(SystemClock),
+        })
+        .unwrap();
+        let request = serde_json::json!({"type": "SigstorePubKeyVerify",
+            "image": format!("{}/app:v1", registry.address),
+            "pub_keys": [registry.public_key_pem], "annotations": null});
+        let response = host.verify(request.to_string().as_bytes())?;
+        let response: serde_json::Value = serde_json::from_slice(&response).unwrap();
+        Ok(response["digest"].as_str().unwrap().to_string())
+    }
+
+    const SHA256_ONE: &str =
+        "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    #[test]
+    fn an_honest_registry_is_trusted_with_the_digest_it_resolved() {
+        let registry = lying_registry::LyingRegistry::start(&[SHA256_ONE], SHA256_ONE);
+        assert_eq!(verify_at(&registry), Ok(SHA256_ONE.to_string()));
+    }
+
+    #[test]
+    fn oci_manifest_serves_the_raw_manifest_and_relays_manifest_unknown() {
+        let registry = lying_registry::LyingRegistry::start(&[SHA256_ONE], SHA256_ONE);
+        let mut host = host_without_trust_root();
+        host.registry = oci_client::Client::new(
+            ClientConfig {
+                protocol: ClientProtocol::HttpsExcept(vec![registry.address.clone()]),
+                ..ClientConfig::default()
+            }
+            .into(),
+        );
+        let signatures = format!("{}/app:{}.sig", registry.address, SHA256_ONE.replace(':', "-"));
+        let manifest = host
+            .oci_manifest(serde_json::to_string(&signatures).unwrap().as_bytes())
+            .unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        assert_eq!(
+            manifest["layers"][0]["mediaType"],
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        );
+        let missing = format!("{}/app:sha256-{}.sig", registry.address, "9".repeat(64));
+        let err = host
+            .oci_manifest(serde_json::to_string(&missing).unwrap().as_bytes())
+            .unwrap_err();
+        // The policy tells "no classic signatures" from a failure by these words, as kwctl's.
+        assert!(err.contains("manifest unknown"), "{err}");
+        assert!(host.oci_manifest(b"not json").is_err());
+    }
+
+    #[test]
+    fn signatures_found_through_a_second_lookup_do_not_vouch_for_the_first() {
+        // First look-up: sha256:1…; the crate's own second look-up (by that digest) is told
+        // sha512:2…, for which the registry holds a genuine signature.
+        let other = format!("sha512:{}", "2".repeat(128));
+        let registry = lying_registry::LyingRegistry::start(&[SHA256_ONE, &other], &other);
+        let err = verify_at(&registry).unwrap_err();
+        assert!(
+            err.contains(&format!("no signature of {SHA256_ONE} holds up"))
+                && err.contains(&format!("it signs {other}, not the resolved {SHA256_ONE}")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_registry_resolving_to_another_algorithm_is_not_trusted() {
+        let sha512 = format!("sha512:{}", "3".repeat(128));
+        let registry = lying_registry::LyingRegistry::start(&[&sha512], &sha512);
+        let err = verify_at(&registry).unwrap_err();
+        assert!(err.contains("not a sha256 digest"), "{err}");
     }
 
     #[test]
