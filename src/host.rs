@@ -3,16 +3,26 @@
 
 use std::collections::BTreeMap;
 
-use kubewarden_policy_sdk::host_capabilities::verification::{KeylessInfo, KeylessPrefixInfo};
+/// A keyless signer named exactly: OIDC issuer and certificate subject (email or URI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeylessIdentity {
+    pub issuer: String,
+    pub subject: String,
+}
 
-use crate::signature_proof::ProofDemand;
+/// A keyless signer whose URI subject lies under a URL prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeylessPrefixIdentity {
+    pub issuer: String,
+    pub url_prefix: String,
+}
 
 /// The signer constraint of one host verification call; each variant is one SDK function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignerCheck<'a> {
     PubKeys(&'a [String]),
-    Keyless(&'a [KeylessInfo]),
-    KeylessPrefix(&'a [KeylessPrefixInfo]),
+    Keyless(&'a [KeylessIdentity]),
+    KeylessPrefix(&'a [KeylessPrefixIdentity]),
     GithubActions {
         owner: &'a str,
         repo: Option<&'a str>,
@@ -24,22 +34,15 @@ pub enum SignerCheck<'a> {
     },
 }
 
-impl<'a> SignerCheck<'a> {
-    /// What the policy must prove itself once the host says "trusted": hosts do not verify a
-    /// classic keyless layer's signature or tie its Rekor bundle to it (see `signature_proof`).
-    pub fn proof_demand(&self) -> Option<ProofDemand<'a>> {
-        match *self {
-            SignerCheck::PubKeys(_) => None,
-            SignerCheck::Keyless(_)
-            | SignerCheck::KeylessPrefix(_)
-            | SignerCheck::GithubActions { .. } => Some(ProofDemand::CertificateLayer),
-            SignerCheck::Certificate {
-                certificate,
-                require_rekor_bundle,
-                ..
-            } => require_rekor_bundle.then_some(ProofDemand::LoggedSignatureBy {
-                certificate_pem: certificate,
-            }),
+impl SignerCheck<'_> {
+    /// The name of the host verification, for logs and test records.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            SignerCheck::PubKeys(_) => "pubKeys",
+            SignerCheck::Keyless(_) => "keyless",
+            SignerCheck::KeylessPrefix(_) => "keylessPrefix",
+            SignerCheck::GithubActions { .. } => "githubActions",
+            SignerCheck::Certificate { .. } => "certificate",
         }
     }
 }
@@ -96,10 +99,24 @@ impl SigstoreHost for KubewardenHost {
                 sdk::verify_pub_keys_image(image, keys.to_vec(), annotations)
             }
             SignerCheck::Keyless(identities) => {
-                sdk::verify_keyless_exact_match(image, identities.to_vec(), annotations)
+                let identities = identities
+                    .iter()
+                    .map(|id| sdk::KeylessInfo {
+                        issuer: id.issuer.clone(),
+                        subject: id.subject.clone(),
+                    })
+                    .collect();
+                sdk::verify_keyless_exact_match(image, identities, annotations)
             }
             SignerCheck::KeylessPrefix(identities) => {
-                sdk::verify_keyless_prefix_match(image, identities.to_vec(), annotations)
+                let identities = identities
+                    .iter()
+                    .map(|id| sdk::KeylessPrefixInfo {
+                        issuer: id.issuer.clone(),
+                        url_prefix: id.url_prefix.clone(),
+                    })
+                    .collect();
+                sdk::verify_keyless_prefix_match(image, identities, annotations)
             }
             SignerCheck::GithubActions { owner, repo } => sdk::verify_keyless_github_actions(
                 image,

@@ -11,6 +11,7 @@ pub mod reference_grammar;
 pub mod settings;
 pub mod signature_proof;
 pub mod signers;
+pub mod strict_fields;
 #[cfg(test)]
 mod test_host;
 pub mod verification;

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
+use crate::host::{SigstoreHost, VerificationRequest};
 
 type Answer = Box<dyn Fn(&VerificationRequest<'_>) -> Result<String, String>>;
 
@@ -62,21 +62,11 @@ impl FakeHost {
     }
 }
 
-pub fn kind_of(check: &SignerCheck<'_>) -> &'static str {
-    match check {
-        SignerCheck::PubKeys(_) => "pubKeys",
-        SignerCheck::Keyless(_) => "keyless",
-        SignerCheck::KeylessPrefix(_) => "keylessPrefix",
-        SignerCheck::GithubActions { .. } => "githubActions",
-        SignerCheck::Certificate { .. } => "certificate",
-    }
-}
-
 impl SigstoreHost for FakeHost {
     fn verify(&self, request: &VerificationRequest<'_>) -> Result<String, String> {
         self.calls
             .borrow_mut()
-            .push(format!("{} {}", request.image, kind_of(&request.check)));
+            .push(format!("{} {}", request.image, request.check.operation()));
         (self.answer)(request)
     }
 

@@ -79,7 +79,7 @@ fn verify_rule(
         if !is_well_formed_digest(&digest) {
             return Err(format!("host answered with a malformed digest {digest:?}"));
         }
-        if let Some(demand) = request.check.proof_demand() {
+        if let Some(demand) = rule.signer.proof_demand(&request.check) {
             manifests
                 .prove(&image.repository, &digest, demand)
                 .map_err(|reason| format!("the host trusted the signature, but {reason}"))?;

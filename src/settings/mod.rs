@@ -1,21 +1,21 @@
 //! The policy's settings: signature rules and the pinning switch, read strictly so that every
 //! mistake is reported at deploy time, all at once, each with its path.
 
-pub mod fields;
-
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::host::SigstoreHost;
 use crate::image_pattern::ImagePattern;
-use crate::signers::{Signer, SIGNER_KEYS};
-use fields::{boolean, child, item, string, string_map, Fields, SettingsErrors};
+use crate::signers::{signer_rule_keys, Signer};
+use crate::strict_fields::{
+    self, boolean, child, item, string, string_map, Fields, SettingsErrors,
+};
 
 pub const SIGNATURES_KEY: &str = "signatures";
 pub const MODIFY_KEY: &str = "modifyImagesWithDigest";
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     pub rules: Vec<SignatureRule>,
     pub modify_images_with_digest: bool,
@@ -23,7 +23,7 @@ pub struct Settings {
 
 /// One entry of `signatures`: images matching `image` must be signed by `signer`, with
 /// `annotations` on that same signature.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SignatureRule {
     pub image: ImagePattern,
     pub annotations: Option<BTreeMap<String, String>>,
@@ -58,7 +58,7 @@ impl Settings {
     fn read(document: &Value, errors: &mut SettingsErrors) -> Option<Settings> {
         let mut top = Fields::of(document, "", errors)?;
         let rules = match top.take(SIGNATURES_KEY) {
-            Some(v) => fields::list(v, SIGNATURES_KEY, errors, read_rule),
+            Some(v) => strict_fields::list(v, SIGNATURES_KEY, errors, read_rule),
             None => {
                 errors.add(
                     SIGNATURES_KEY,
@@ -79,17 +79,8 @@ impl Settings {
     }
 }
 
-const RULE_KEYS: [&str; 9] = [
-    "image",
-    "annotations",
-    SIGNER_KEYS[0],
-    SIGNER_KEYS[1],
-    SIGNER_KEYS[2],
-    SIGNER_KEYS[3],
-    SIGNER_KEYS[4],
-    crate::signers::Certificates::CHAIN_KEY,
-    crate::signers::Certificates::REKOR_KEY,
-];
+/// The keys every rule may carry besides its signer kind's.
+const COMMON_RULE_KEYS: [&str; 2] = ["image", "annotations"];
 
 fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<SignatureRule> {
     let mut rule = Fields::of(value, path, errors)?;
@@ -109,7 +100,11 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
         .and_then(|v| string_map(v, &child(path, "annotations"), errors))
         .filter(|map| !map.is_empty());
     let signer = Signer::parse(&mut rule, errors);
-    rule.finish(&RULE_KEYS, errors);
+    let known: Vec<&str> = COMMON_RULE_KEYS
+        .into_iter()
+        .chain(signer_rule_keys())
+        .collect();
+    rule.finish(&known, errors);
     Some(SignatureRule {
         image: image?,
         annotations,

@@ -4,9 +4,11 @@
 
 use serde_json::Value;
 
+use super::{Registration, SignerKind};
 use crate::host::{SignerCheck, SigstoreHost};
 use crate::pem_material::decode_certificate;
-use crate::settings::fields::{boolean, item, list, string, Fields, SettingsErrors};
+use crate::signature_proof::ProofDemand;
+use crate::strict_fields::{boolean, item, list, string, Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
 pub struct Certificates {
@@ -19,6 +21,15 @@ impl Certificates {
     pub const KEY: &'static str = "certificates";
     pub const CHAIN_KEY: &'static str = "certificateChain";
     pub const REKOR_KEY: &'static str = "requireRekorBundle";
+    pub const REGISTRATION: Registration = Registration {
+        key: Self::KEY,
+        companion_keys: &[Self::CHAIN_KEY, Self::REKOR_KEY],
+        read: Self::read,
+    };
+
+    fn read(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Box<dyn SignerKind>> {
+        Self::parse(rule, errors).map(|signer| Box::new(signer) as Box<dyn SignerKind>)
+    }
 
     /// Reads `certificates` and its sibling keys from the rule.
     pub fn parse(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Self> {
@@ -43,8 +54,14 @@ impl Certificates {
             require_rekor_bundle: require_rekor_bundle?,
         })
     }
+}
 
-    pub fn checks(&self) -> Vec<SignerCheck<'_>> {
+impl SignerKind for Certificates {
+    fn key(&self) -> &'static str {
+        Self::KEY
+    }
+
+    fn checks(&self) -> Vec<SignerCheck<'_>> {
         self.certificates
             .iter()
             .map(|certificate| SignerCheck::Certificate {
@@ -55,14 +72,23 @@ impl Certificates {
             .collect()
     }
 
+    /// Hosts accept a Rekor bundle copied from another signature: prove it logs this one.
+    fn proof_demand<'a>(&'a self, check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
+        match *check {
+            SignerCheck::Certificate {
+                certificate,
+                require_rekor_bundle: true,
+                ..
+            } => Some(ProofDemand::LoggedSignatureBy {
+                certificate_pem: certificate,
+            }),
+            _ => None,
+        }
+    }
+
     /// Asks the host whether each certificate is trusted by the configured chain, so that a
     /// certificate the chain does not vouch for is refused when the policy is deployed.
-    pub fn check_trust(
-        &self,
-        rule_path: &str,
-        host: &dyn SigstoreHost,
-        errors: &mut SettingsErrors,
-    ) {
+    fn check_trust(&self, rule_path: &str, host: &dyn SigstoreHost, errors: &mut SettingsErrors) {
         let Some(chain) = &self.chain else { return };
         for (i, certificate) in self.certificates.iter().enumerate() {
             if let Err(reason) = host.certificate_trusted(certificate, chain) {

@@ -3,8 +3,10 @@
 use serde_json::Value;
 
 use super::keyless::required_string;
+use super::{read_key, Registration, SignerKind};
 use crate::host::SignerCheck;
-use crate::settings::fields::{string, Fields, SettingsErrors};
+use crate::signature_proof::ProofDemand;
+use crate::strict_fields::{string, Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
 pub struct GithubActions {
@@ -14,6 +16,15 @@ pub struct GithubActions {
 
 impl GithubActions {
     pub const KEY: &'static str = "githubActions";
+    pub const REGISTRATION: Registration = Registration {
+        key: Self::KEY,
+        companion_keys: &[],
+        read: Self::read,
+    };
+
+    fn read(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Box<dyn SignerKind>> {
+        read_key(rule, errors, Self::KEY, Self::parse)
+    }
 
     pub fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
         let mut fields = Fields::of(value, path, errors)?;
@@ -35,12 +46,22 @@ impl GithubActions {
         }
         Some(GithubActions { owner, repo })
     }
+}
 
-    pub fn checks(&self) -> Vec<SignerCheck<'_>> {
+impl SignerKind for GithubActions {
+    fn key(&self) -> &'static str {
+        Self::KEY
+    }
+
+    fn checks(&self) -> Vec<SignerCheck<'_>> {
         vec![SignerCheck::GithubActions {
             owner: &self.owner,
             repo: self.repo.as_deref(),
         }]
+    }
+
+    fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
+        Some(ProofDemand::CertificateLayer)
     }
 }
 

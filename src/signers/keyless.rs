@@ -1,18 +1,28 @@
 //! `keyless`: a Fulcio certificate with exactly this OIDC issuer and subject signed the image.
 
-use kubewarden_policy_sdk::host_capabilities::verification::KeylessInfo;
 use serde_json::Value;
 
-use crate::host::SignerCheck;
-use crate::settings::fields::{list, string, Fields, SettingsErrors};
+use super::{read_key, Registration, SignerKind};
+use crate::host::{KeylessIdentity, SignerCheck};
+use crate::signature_proof::ProofDemand;
+use crate::strict_fields::{list, string, Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
 pub struct Keyless {
-    identities: Vec<KeylessInfo>,
+    identities: Vec<KeylessIdentity>,
 }
 
 impl Keyless {
     pub const KEY: &'static str = "keyless";
+    pub const REGISTRATION: Registration = Registration {
+        key: Self::KEY,
+        companion_keys: &[],
+        read: Self::read,
+    };
+
+    fn read(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Box<dyn SignerKind>> {
+        read_key(rule, errors, Self::KEY, Self::parse)
+    }
 
     pub fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
         let identities = list(value, path, errors, |v, p, e| {
@@ -20,16 +30,26 @@ impl Keyless {
             let issuer = required_string(&mut fields, "issuer", e);
             let subject = required_string(&mut fields, "subject", e);
             fields.finish(&["issuer", "subject"], e);
-            Some(KeylessInfo {
+            Some(KeylessIdentity {
                 issuer: issuer?,
                 subject: subject?,
             })
         })?;
         Some(Keyless { identities })
     }
+}
 
-    pub fn checks(&self) -> Vec<SignerCheck<'_>> {
+impl SignerKind for Keyless {
+    fn key(&self) -> &'static str {
+        Self::KEY
+    }
+
+    fn checks(&self) -> Vec<SignerCheck<'_>> {
         vec![SignerCheck::Keyless(&self.identities)]
+    }
+
+    fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
+        Some(ProofDemand::CertificateLayer)
     }
 }
 

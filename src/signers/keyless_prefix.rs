@@ -1,19 +1,29 @@
 //! `keylessPrefix`: a Fulcio certificate with this OIDC issuer and a subject URL under a prefix.
 
-use kubewarden_policy_sdk::host_capabilities::verification::KeylessPrefixInfo;
 use serde_json::Value;
 
 use super::keyless::required_string;
-use crate::host::SignerCheck;
-use crate::settings::fields::{list, string, Fields, SettingsErrors};
+use super::{read_key, Registration, SignerKind};
+use crate::host::{KeylessPrefixIdentity, SignerCheck};
+use crate::signature_proof::ProofDemand;
+use crate::strict_fields::{list, string, Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
 pub struct KeylessPrefix {
-    identities: Vec<KeylessPrefixInfo>,
+    identities: Vec<KeylessPrefixIdentity>,
 }
 
 impl KeylessPrefix {
     pub const KEY: &'static str = "keylessPrefix";
+    pub const REGISTRATION: Registration = Registration {
+        key: Self::KEY,
+        companion_keys: &[],
+        read: Self::read,
+    };
+
+    fn read(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Box<dyn SignerKind>> {
+        read_key(rule, errors, Self::KEY, Self::parse)
+    }
 
     pub fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
         let identities = list(value, path, errors, |v, p, e| {
@@ -21,16 +31,26 @@ impl KeylessPrefix {
             let issuer = required_string(&mut fields, "issuer", e);
             let url_prefix = url_prefix(&mut fields, e);
             fields.finish(&["issuer", "urlPrefix"], e);
-            Some(KeylessPrefixInfo {
+            Some(KeylessPrefixIdentity {
                 issuer: issuer?,
                 url_prefix: url_prefix?,
             })
         })?;
         Some(KeylessPrefix { identities })
     }
+}
 
-    pub fn checks(&self) -> Vec<SignerCheck<'_>> {
+impl SignerKind for KeylessPrefix {
+    fn key(&self) -> &'static str {
+        Self::KEY
+    }
+
+    fn checks(&self) -> Vec<SignerCheck<'_>> {
         vec![SignerCheck::KeylessPrefix(&self.identities)]
+    }
+
+    fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
+        Some(ProofDemand::CertificateLayer)
     }
 }
 

@@ -1,11 +1,15 @@
-//! The signer kinds a rule can demand. Each kind is its own type that reads its settings and
-//! says which host checks it needs; this module is the one place that dispatches over them.
+//! The signer kinds a rule can demand. Each kind is one type implementing [`SignerKind`]: it
+//! reads its own settings, names the host checks that prove it, what the policy must prove on
+//! top, and any deploy-time trust checks. [`SIGNER_KINDS`] registers them; nothing else in the
+//! policy knows which kinds exist.
 
 mod certificates;
 mod github_actions;
 mod keyless;
 mod keyless_prefix;
 mod pub_keys;
+
+use std::fmt;
 
 pub use certificates::Certificates;
 pub use github_actions::GithubActions;
@@ -14,118 +18,154 @@ pub use keyless_prefix::KeylessPrefix;
 pub use pub_keys::PubKeys;
 
 use crate::host::{SignerCheck, SigstoreHost};
-use crate::settings::fields::{Fields, SettingsErrors};
+use crate::signature_proof::ProofDemand;
+use crate::strict_fields::{Fields, SettingsErrors};
 
-#[derive(Debug, Clone)]
-pub enum Signer {
-    PubKeys(PubKeys),
-    Keyless(Keyless),
-    KeylessPrefix(KeylessPrefix),
-    GithubActions(GithubActions),
-    Certificates(Certificates),
+/// One kind of signer, as read from one rule.
+pub trait SignerKind: fmt::Debug {
+    /// The settings key that chooses this kind.
+    fn key(&self) -> &'static str;
+
+    /// The host calls that together prove this signer signed an image; all must succeed.
+    fn checks(&self) -> Vec<SignerCheck<'_>>;
+
+    /// What the policy must prove itself once the host answers "trusted" to `check`, for
+    /// the kinds whose signatures hosts do not fully verify (see `signature_proof`).
+    fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
+        None
+    }
+
+    /// Deploy-time checks that need the host.
+    fn check_trust(
+        &self,
+        _rule_path: &str,
+        _host: &dyn SigstoreHost,
+        _errors: &mut SettingsErrors,
+    ) {
+    }
 }
 
-/// The rule keys that each choose a signer kind.
-pub const SIGNER_KEYS: [&str; 5] = [
-    PubKeys::KEY,
-    Keyless::KEY,
-    KeylessPrefix::KEY,
-    GithubActions::KEY,
-    Certificates::KEY,
+/// How a kind joins the settings: the key that chooses it, the rule keys that only make sense
+/// beside it, and its reader (which takes its key and companions from the rule).
+pub struct Registration {
+    pub key: &'static str,
+    pub companion_keys: &'static [&'static str],
+    pub read: fn(&mut Fields<'_>, &mut SettingsErrors) -> Option<Box<dyn SignerKind>>,
+}
+
+/// Every signer kind. Adding one is a new type and one line here.
+pub const SIGNER_KINDS: [Registration; 5] = [
+    PubKeys::REGISTRATION,
+    Keyless::REGISTRATION,
+    KeylessPrefix::REGISTRATION,
+    GithubActions::REGISTRATION,
+    Certificates::REGISTRATION,
 ];
+
+/// Every rule key that belongs to some signer kind.
+pub fn signer_rule_keys() -> impl Iterator<Item = &'static str> {
+    SIGNER_KINDS
+        .iter()
+        .flat_map(|kind| std::iter::once(kind.key).chain(kind.companion_keys.iter().copied()))
+}
+
+/// Reads a rule's value under `key` with `parse` and boxes the result; for kinds whose settings
+/// are the one value under their key.
+pub fn read_key<T: SignerKind + 'static>(
+    rule: &mut Fields<'_>,
+    errors: &mut SettingsErrors,
+    key: &str,
+    parse: fn(&serde_json::Value, &str, &mut SettingsErrors) -> Option<T>,
+) -> Option<Box<dyn SignerKind>> {
+    let path = rule.path_of(key);
+    let value = rule.take(key)?;
+    parse(value, &path, errors).map(|signer| Box::new(signer) as Box<dyn SignerKind>)
+}
+
+/// The signer of one rule: exactly one registered kind.
+#[derive(Debug)]
+pub struct Signer(Box<dyn SignerKind>);
 
 impl Signer {
     /// Reads the one signer kind of a rule; zero or several kinds is an error, because a rule
     /// whose second kind were dropped would silently demand less than the admin wrote.
     pub fn parse(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Signer> {
-        let present: Vec<&str> = SIGNER_KEYS.into_iter().filter(|k| rule.has(k)).collect();
+        let present: Vec<&Registration> = SIGNER_KINDS
+            .iter()
+            .filter(|kind| rule.has(kind.key))
+            .collect();
+        let keys: Vec<&str> = present.iter().map(|kind| kind.key).collect();
         let before = errors.0.len();
         match present.len() {
-            0 => errors.add(
-                rule.path(),
-                format!("needs one signer kind: one of {}", SIGNER_KEYS.join(", ")),
-            ),
+            0 => {
+                let all: Vec<&str> = SIGNER_KINDS.iter().map(|kind| kind.key).collect();
+                errors.add(
+                    rule.path(),
+                    format!("needs one signer kind: one of {}", all.join(", ")),
+                )
+            }
             1 => {}
             _ => errors.add(
                 rule.path(),
                 format!(
                     "has {}: a rule takes exactly one signer kind (write one rule per kind; every matching rule must pass)",
-                    present.join(" and ")
+                    keys.join(" and ")
                 ),
             ),
         }
-        let kind_is_certificates = present.contains(&Certificates::KEY);
-        if !kind_is_certificates {
-            for sibling in [Certificates::CHAIN_KEY, Certificates::REKOR_KEY] {
-                if rule.take(sibling).is_some() {
+        for kind in SIGNER_KINDS.iter().filter(|kind| !keys.contains(&kind.key)) {
+            for companion in kind.companion_keys {
+                if rule.take(companion).is_some() {
                     errors.add(
-                        rule.path_of(sibling),
-                        "is only allowed together with certificates",
+                        rule.path_of(companion),
+                        format!("is only allowed together with {}", kind.key),
                     );
                 }
             }
         }
-        let mut parsed = Vec::new();
-        for key in &present {
-            let path = rule.path_of(key);
-            let signer = match *key {
-                PubKeys::KEY => rule
-                    .take(key)
-                    .and_then(|v| PubKeys::parse(v, &path, errors))
-                    .map(Signer::PubKeys),
-                Keyless::KEY => rule
-                    .take(key)
-                    .and_then(|v| Keyless::parse(v, &path, errors))
-                    .map(Signer::Keyless),
-                KeylessPrefix::KEY => rule
-                    .take(key)
-                    .and_then(|v| KeylessPrefix::parse(v, &path, errors))
-                    .map(Signer::KeylessPrefix),
-                GithubActions::KEY => rule
-                    .take(key)
-                    .and_then(|v| GithubActions::parse(v, &path, errors))
-                    .map(Signer::GithubActions),
-                _ => Certificates::parse(rule, errors).map(Signer::Certificates),
-            };
-            parsed.extend(signer);
-        }
+        let mut parsed: Vec<Box<dyn SignerKind>> = present
+            .iter()
+            .filter_map(|kind| (kind.read)(rule, errors))
+            .collect();
         if errors.0.len() != before || parsed.len() != 1 {
             return None;
         }
-        parsed.pop()
+        parsed.pop().map(Signer)
     }
 
     /// The settings key naming this kind, for messages.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Signer::PubKeys(_) => PubKeys::KEY,
-            Signer::Keyless(_) => Keyless::KEY,
-            Signer::KeylessPrefix(_) => KeylessPrefix::KEY,
-            Signer::GithubActions(_) => GithubActions::KEY,
-            Signer::Certificates(_) => Certificates::KEY,
-        }
+        self.0.key()
     }
 
-    /// The host calls that together prove this signer signed an image; all must succeed.
     pub fn checks(&self) -> Vec<SignerCheck<'_>> {
-        match self {
-            Signer::PubKeys(s) => s.checks(),
-            Signer::Keyless(s) => s.checks(),
-            Signer::KeylessPrefix(s) => s.checks(),
-            Signer::GithubActions(s) => s.checks(),
-            Signer::Certificates(s) => s.checks(),
-        }
+        self.0.checks()
     }
 
-    /// Deploy-time checks that need the host.
+    pub fn proof_demand<'a>(&'a self, check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
+        self.0.proof_demand(check)
+    }
+
     pub fn check_trust(
         &self,
         rule_path: &str,
         host: &dyn SigstoreHost,
         errors: &mut SettingsErrors,
     ) {
-        if let Signer::Certificates(s) = self {
-            s.check_trust(rule_path, host, errors);
-        }
+        self.0.check_trust(rule_path, host, errors);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_rule_key_belongs_to_one_kind() {
+        let keys: Vec<&str> = signer_rule_keys().collect();
+        let distinct: HashSet<&str> = keys.iter().copied().collect();
+        assert_eq!(keys.len(), distinct.len(), "{keys:?}");
+        assert!(!keys.contains(&"image") && !keys.contains(&"annotations"));
     }
 }

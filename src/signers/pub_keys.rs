@@ -2,9 +2,10 @@
 
 use serde_json::Value;
 
+use super::{read_key, Registration, SignerKind};
 use crate::host::SignerCheck;
 use crate::pem_material::decode_public_key;
-use crate::settings::fields::{list, string, SettingsErrors};
+use crate::strict_fields::{list, string, Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
 pub struct PubKeys {
@@ -13,6 +14,15 @@ pub struct PubKeys {
 
 impl PubKeys {
     pub const KEY: &'static str = "pubKeys";
+    pub const REGISTRATION: Registration = Registration {
+        key: Self::KEY,
+        companion_keys: &[],
+        read: Self::read,
+    };
+
+    fn read(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Box<dyn SignerKind>> {
+        read_key(rule, errors, Self::KEY, Self::parse)
+    }
 
     pub fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
         let keys = list(value, path, errors, |v, p, e| {
@@ -27,8 +37,14 @@ impl PubKeys {
         })?;
         Some(PubKeys { keys })
     }
+}
 
-    pub fn checks(&self) -> Vec<SignerCheck<'_>> {
+impl SignerKind for PubKeys {
+    fn key(&self) -> &'static str {
+        Self::KEY
+    }
+
+    fn checks(&self) -> Vec<SignerCheck<'_>> {
         vec![SignerCheck::PubKeys(&self.keys)]
     }
 }

@@ -128,7 +128,11 @@ impl Content {
         }
         // The image itself, by tag or by digest: the lie.
         let digest = self.next_digest();
-        let body = if method == "HEAD" { vec![] } else { b"{}".to_vec() };
+        let body = if method == "HEAD" {
+            vec![]
+        } else {
+            b"{}".to_vec()
+        };
         let headers = vec![
             ("Content-Type".into(), OCI_MANIFEST.into()),
             ("Docker-Content-Digest".into(), digest),
@@ -139,7 +143,11 @@ impl Content {
 
 fn not_found(code: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let body = serde_json::json!({"errors": [{"code": code, "message": code.to_lowercase().replace('_', " ")}]});
-    (404, vec![("Content-Type".into(), "application/json".into())], body.to_string().into_bytes())
+    (
+        404,
+        vec![("Content-Type".into(), "application/json".into())],
+        body.to_string().into_bytes(),
+    )
 }
 
 fn serve(stream: TcpStream, content: &Mutex<Content>) {

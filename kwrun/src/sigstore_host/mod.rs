@@ -383,7 +383,11 @@ mod tests {
             }
             .into(),
         );
-        let signatures = format!("{}/app:{}.sig", registry.address, SHA256_ONE.replace(':', "-"));
+        let signatures = format!(
+            "{}/app:{}.sig",
+            registry.address,
+            SHA256_ONE.replace(':', "-")
+        );
         let manifest = host
             .oci_manifest(serde_json::to_string(&signatures).unwrap().as_bytes())
             .unwrap();
