@@ -1,15 +1,17 @@
-//! One admission decision: request → image fields → references → matching rules → deduplicated
-//! host verifications → accept, pin, or reject with every failure listed.
+//! One admission decision, in four steps: plan (request → image fields → references → the
+//! deduplicated verifications), judge (each field against its rules' outcomes), pin (the
+//! verified digests into the object) and report (accept, mutate, or reject listing every
+//! failure).
 
 use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use serde_json::Value;
 
 use crate::host::SigstoreHost;
-use crate::image_ref::ImageRef;
-use crate::messages::{describe_object, rejection, ImageFailure};
-use crate::settings::{Settings, SIGNATURES_KEY};
-use crate::verification::VerificationPlan;
-use crate::workload::{image_fields, pod_spec_path};
+use crate::image_ref::{Digest, ImageRef};
+use crate::messages::{self, describe_object, rejection, ImageFailure};
+use crate::settings::{RuleId, Settings};
+use crate::verification::{Outcomes, VerificationId, VerificationPlan};
+use crate::workload::{image_fields, pod_spec_path, ImageField};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -17,13 +19,6 @@ pub enum Decision {
     /// Accept the object with these images pinned to their verified digests.
     Mutate(Value),
     Reject(String),
-}
-
-/// What became of one image field once its rules were checked.
-enum FieldVerdict {
-    Unmatched,
-    Failed(Vec<ImageFailure>),
-    Verified { digest: String },
 }
 
 pub fn evaluate(
@@ -38,151 +33,173 @@ pub fn evaluate(
     let Some(spec_path) = pod_spec_path(kind) else {
         return Decision::Accept;
     };
-    let object = &request.object;
-    let fields = image_fields(object, spec_path);
-
-    // Parse every field and plan its (image, rule) pairs before calling the host once per pair.
-    struct Planned<'a> {
-        path: &'a str,
-        pointer: &'a str,
-        written: String,
-        image: Result<ImageRef, String>,
-        pairs: Vec<(usize, usize)>, // (rule index, plan position)
-    }
-    let mut plan = VerificationPlan::default();
-    let planned: Vec<Planned> = fields
+    let fields = image_fields(&request.object, spec_path);
+    let plan = AdmissionPlan::new(&fields, settings);
+    let outcomes = plan.verifications.run(settings, host);
+    let verdicts: Vec<FieldVerdict> = plan
+        .fields
         .iter()
-        .map(|field| {
-            let written = match field.value.as_str() {
-                Some(s) => s.to_string(),
-                None => field.value.to_string(),
-            };
-            let image = match field.value.as_str() {
-                Some(s) => ImageRef::parse(s).map_err(|e| e.to_string()),
-                None => Err("image must be a string".to_string()),
-            };
-            let pairs = match &image {
-                Ok(image) => settings
-                    .rules
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, rule)| rule.image.covers(image))
-                    .map(|(i, _)| (i, plan.add(image, i)))
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-            Planned {
-                path: &field.path,
-                pointer: &field.pointer,
-                written,
-                image,
-                pairs,
-            }
-        })
+        .map(|field| judge(field, &outcomes, settings))
         .collect();
-    let outcomes = plan.run(&settings.rules, host);
+    report(request, settings, &plan.fields, verdicts)
+}
 
-    let mut failures = Vec::new();
-    let mut pins = Vec::new();
-    for field in &planned {
-        let verdict = match &field.image {
-            Err(reason) => FieldVerdict::Failed(vec![ImageFailure {
-                path: field.path.to_string(),
-                image: field.written.clone(),
-                rule: None,
-                reason: reason.clone(),
-            }]),
-            Ok(image) => judge(field.path, image, &field.pairs, &outcomes, settings),
-        };
-        match verdict {
-            FieldVerdict::Unmatched => {}
-            FieldVerdict::Failed(f) => failures.extend(f),
-            FieldVerdict::Verified { digest } => {
-                let Ok(image) = &field.image else { continue };
-                let pinned = image.pinned_to(&digest);
-                if pinned != image.written() {
-                    pins.push((field.pointer, pinned));
+/// One image field of the object, parsed, with the verifications its rules need.
+struct PlannedField<'a> {
+    field: &'a ImageField<'a>,
+    /// The value as written, for messages (JSON text when it is not a string).
+    written: String,
+    image: Result<ImageRef, String>,
+    verifications: Vec<(RuleId, VerificationId)>,
+}
+
+/// Every image field of the object, and the deduplicated verifications they need.
+struct AdmissionPlan<'a> {
+    fields: Vec<PlannedField<'a>>,
+    verifications: VerificationPlan,
+}
+
+impl<'a> AdmissionPlan<'a> {
+    fn new(fields: &'a [ImageField<'a>], settings: &Settings) -> Self {
+        let mut verifications = VerificationPlan::default();
+        let fields = fields
+            .iter()
+            .map(|field| {
+                let (written, image) = match field.value.as_str() {
+                    Some(s) => (s.to_string(), ImageRef::parse(s).map_err(|e| e.to_string())),
+                    None => (
+                        field.value.to_string(),
+                        Err("image must be a string".to_string()),
+                    ),
+                };
+                let rules = match &image {
+                    Ok(image) => settings
+                        .rules_with_ids()
+                        .filter(|(_, rule)| rule.image.covers(image))
+                        .map(|(id, _)| (id, verifications.add(image, id)))
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                PlannedField {
+                    field,
+                    written,
+                    image,
+                    verifications: rules,
                 }
-            }
+            })
+            .collect();
+        AdmissionPlan {
+            fields,
+            verifications,
         }
     }
+}
 
-    if !failures.is_empty() {
-        let who = describe_object(kind, object, &request.namespace);
-        return Decision::Reject(rejection(&who, &failures));
+/// What became of one image field once its rules were checked.
+enum FieldVerdict {
+    Unmatched,
+    Failed(Vec<ImageFailure>),
+    Verified(Digest),
+}
+
+/// Every matching rule must pass (AND), all must vouch for the same digest, and an image the
+/// workload already pins must be pinned to exactly that digest.
+fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -> FieldVerdict {
+    let failure = |rule: Option<RuleId>, reason: String| ImageFailure {
+        path: planned.field.path.clone(),
+        image: planned.written.clone(),
+        rule: rule.map(|id| messages::rule_label(id, settings.rule(id).signer.kind())),
+        reason,
+    };
+    let image = match &planned.image {
+        Ok(image) => image,
+        Err(reason) => return FieldVerdict::Failed(vec![failure(None, reason.clone())]),
+    };
+    if planned.verifications.is_empty() {
+        return FieldVerdict::Unmatched;
     }
+    let mut failures = Vec::new();
+    let mut agreed: Option<&Digest> = None;
+    for &(rule, verification) in &planned.verifications {
+        match outcomes.of(verification) {
+            Err(reason) => failures.push(failure(Some(rule), reason.clone())),
+            Ok(verified) => match agreed {
+                Some(first) if first != verified => failures.push(failure(
+                    Some(rule),
+                    messages::rules_disagree(verified, first),
+                )),
+                _ => agreed = Some(verified),
+            },
+        }
+    }
+    let Some(digest) = agreed.filter(|_| failures.is_empty()) else {
+        return FieldVerdict::Failed(failures);
+    };
+    match image.digest() {
+        Some(pinned) if pinned != digest.as_str() => FieldVerdict::Failed(vec![failure(
+            None,
+            messages::pinned_to_another_digest(pinned, digest),
+        )]),
+        _ => FieldVerdict::Verified(digest.clone()),
+    }
+}
+
+/// The new value of every verified field that does not already read `name@digest`, as
+/// (JSON pointer, image) pairs.
+fn pins<'a>(
+    request: &KubernetesAdmissionRequest,
+    fields: &'a [PlannedField<'a>],
+    verdicts: &[FieldVerdict],
+) -> Vec<(&'a str, String)> {
+    let mut pins: Vec<(&str, String)> = fields
+        .iter()
+        .zip(verdicts)
+        .filter_map(|(planned, verdict)| match (verdict, &planned.image) {
+            (FieldVerdict::Verified(digest), Ok(image)) => {
+                let pinned = image.pinned_to(digest.as_str());
+                (pinned != image.written()).then_some((planned.field.pointer.as_str(), pinned))
+            }
+            _ => None,
+        })
+        .collect();
     // Through the `ephemeralcontainers` subresource the API server takes only ephemeral
     // containers from the object: every image is still verified, but only those are pinned, so
     // `kubectl debug` on a pod created before this policy is not refused for changing its spec.
     if request.sub_resource == "ephemeralcontainers" {
         pins.retain(|(pointer, _)| pointer.contains("/ephemeralContainers/"));
     }
+    pins
+}
+
+fn report(
+    request: &KubernetesAdmissionRequest,
+    settings: &Settings,
+    fields: &[PlannedField<'_>],
+    verdicts: Vec<FieldVerdict>,
+) -> Decision {
+    let failures: Vec<ImageFailure> = verdicts
+        .iter()
+        .filter_map(|verdict| match verdict {
+            FieldVerdict::Failed(failures) => Some(failures.iter().cloned()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if !failures.is_empty() {
+        let who = describe_object(&request.kind.kind, &request.object, &request.namespace);
+        return Decision::Reject(rejection(&who, &failures));
+    }
+    let pins = pins(request, fields, &verdicts);
     if !settings.modify_images_with_digest || pins.is_empty() {
         return Decision::Accept;
     }
-    let mut mutated = object.clone();
+    let mut mutated = request.object.clone();
     for (pointer, pinned) in pins {
         if let Some(slot) = mutated.pointer_mut(pointer) {
             *slot = Value::String(pinned);
         }
     }
     Decision::Mutate(mutated)
-}
-
-/// Every matching rule must pass (AND), all must vouch for the same digest, and an image the
-/// workload already pins must be pinned to exactly that digest.
-fn judge(
-    path: &str,
-    image: &ImageRef,
-    pairs: &[(usize, usize)],
-    outcomes: &[Result<String, String>],
-    settings: &Settings,
-) -> FieldVerdict {
-    if pairs.is_empty() {
-        return FieldVerdict::Unmatched;
-    }
-    let failure = |rule: usize, reason: String| ImageFailure {
-        path: path.to_string(),
-        image: image.written().to_string(),
-        rule: Some(format!(
-            "{SIGNATURES_KEY}[{rule}] ({})",
-            settings.rules[rule].signer.kind()
-        )),
-        reason,
-    };
-    let mut failures = Vec::new();
-    let mut digest: Option<&str> = None;
-    for &(rule, position) in pairs {
-        match &outcomes[position] {
-            Err(reason) => failures.push(failure(rule, reason.clone())),
-            Ok(verified) => match digest {
-                Some(first) if first != verified => failures.push(failure(
-                    rule,
-                    format!(
-                        "verified digest {verified} differs from {first} verified by another rule"
-                    ),
-                )),
-                _ => digest = Some(verified),
-            },
-        }
-    }
-    if !failures.is_empty() {
-        return FieldVerdict::Failed(failures);
-    }
-    let digest = digest.unwrap_or_default().to_string();
-    if let Some(pinned) = image.digest() {
-        if pinned != digest {
-            return FieldVerdict::Failed(vec![ImageFailure {
-                path: path.to_string(),
-                image: image.written().to_string(),
-                rule: None,
-                reason: format!(
-                    "the image is pinned to {pinned} but the verified digest is {digest}"
-                ),
-            }]);
-        }
-    }
-    FieldVerdict::Verified { digest }
 }
 
 #[cfg(test)]

@@ -126,6 +126,31 @@ pub fn split_registry(name: &str) -> Option<(&str, &str)> {
     is_host.then_some((first, rest))
 }
 
+/// A manifest digest that is well formed: only such a digest is ever pinned or compared.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Digest(String);
+
+impl Digest {
+    /// Accepts what [`is_well_formed_digest`] accepts; a host's answer is nothing else.
+    pub fn parse(digest: &str) -> Result<Digest, String> {
+        if is_well_formed_digest(digest) {
+            Ok(Digest(digest.to_string()))
+        } else {
+            Err(format!("host answered with a malformed digest {digest:?}"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Digests the host may hand back: an algorithm the runtime accepts and hex of the right length.
 pub fn is_well_formed_digest(digest: &str) -> bool {
     let Some((algorithm, hex)) = digest.split_once(':') else {

@@ -5,6 +5,9 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+use crate::image_ref::Digest;
+use crate::settings::{RuleId, SIGNATURES_KEY};
+
 /// Why one image field was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageFailure {
@@ -33,6 +36,19 @@ pub fn describe_object(kind: &str, object: &Value, request_namespace: &str) -> S
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     }
+}
+
+/// How a rule reads in a rejection: `signatures[2] (keyless)`.
+pub fn rule_label(rule: RuleId, kind: &str) -> String {
+    format!("{SIGNATURES_KEY}[{}] ({kind})", rule.0)
+}
+
+pub fn rules_disagree(verified: &Digest, first: &Digest) -> String {
+    format!("verified digest {verified} differs from {first} verified by another rule")
+}
+
+pub fn pinned_to_another_digest(pinned: &str, verified: &Digest) -> String {
+    format!("the image is pinned to {pinned} but the verified digest is {verified}")
 }
 
 pub fn rejection(object: &str, failures: &[ImageFailure]) -> String {

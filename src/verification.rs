@@ -7,12 +7,16 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::host::{SigstoreHost, VerificationRequest};
-use crate::image_ref::{is_well_formed_digest, ImageRef};
-use crate::settings::SignatureRule;
+use crate::image_ref::{Digest, ImageRef};
+use crate::settings::{RuleId, Settings, SignatureRule};
 use crate::signature_proof::{prove, signature_manifest_reference, ProofDemand};
 
 /// The outcome of checking one normalised image against one rule.
-pub type RuleOutcome = Result<String, String>;
+pub type RuleOutcome = Result<Digest, String>;
+
+/// One planned verification, by its place in the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerificationId(usize);
 
 /// One image as the plan verifies it.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,39 +27,49 @@ struct PlannedImage {
     repository: String,
 }
 
-/// Distinct (normalised image, rule index) pairs in first-seen order, so host calls and
-/// messages come out in a stable order.
+/// Distinct (normalised image, rule) pairs in first-seen order, so host calls and messages come
+/// out in a stable order.
 #[derive(Debug, Default)]
 pub struct VerificationPlan {
-    pairs: Vec<(PlannedImage, usize)>,
+    pairs: Vec<(PlannedImage, RuleId)>,
+    index: BTreeMap<(String, RuleId), VerificationId>,
+}
+
+/// What each planned verification concluded.
+#[derive(Debug)]
+pub struct Outcomes(Vec<RuleOutcome>);
+
+impl Outcomes {
+    pub fn of(&self, id: VerificationId) -> &RuleOutcome {
+        &self.0[id.0]
+    }
 }
 
 impl VerificationPlan {
-    /// Adds a pair unless present; returns its position.
-    pub fn add(&mut self, image: &ImageRef, rule: usize) -> usize {
+    /// Adds a pair unless present; returns its id.
+    pub fn add(&mut self, image: &ImageRef, rule: RuleId) -> VerificationId {
         let normalised = image.normalised();
-        if let Some(i) = self
-            .pairs
-            .iter()
-            .position(|(im, r)| im.normalised == normalised && *r == rule)
-        {
-            return i;
+        let next = VerificationId(self.pairs.len());
+        let id = *self.index.entry((normalised.clone(), rule)).or_insert(next);
+        if id == next {
+            let planned = PlannedImage {
+                normalised,
+                repository: image.repository_name(),
+            };
+            self.pairs.push((planned, rule));
         }
-        let planned = PlannedImage {
-            normalised,
-            repository: image.repository_name(),
-        };
-        self.pairs.push((planned, rule));
-        self.pairs.len() - 1
+        id
     }
 
-    /// Runs every pair against the host; outcomes share the pairs' positions.
-    pub fn run(&self, rules: &[SignatureRule], host: &dyn SigstoreHost) -> Vec<RuleOutcome> {
+    /// Runs every pair against the host.
+    pub fn run(&self, settings: &Settings, host: &dyn SigstoreHost) -> Outcomes {
         let manifests = SignatureManifests::new(host);
-        self.pairs
-            .iter()
-            .map(|(image, rule)| verify_rule(image, &rules[*rule], host, &manifests))
-            .collect()
+        Outcomes(
+            self.pairs
+                .iter()
+                .map(|(image, rule)| verify_rule(image, settings.rule(*rule), host, &manifests))
+                .collect(),
+        )
     }
 }
 
@@ -68,17 +82,14 @@ fn verify_rule(
     host: &dyn SigstoreHost,
     manifests: &SignatureManifests<'_>,
 ) -> RuleOutcome {
-    let mut verified: Option<String> = None;
+    let mut verified: Option<Digest> = None;
     for check in rule.signer.checks() {
         let request = VerificationRequest {
             image: &image.normalised,
             check,
             annotations: rule.annotations.as_ref(),
         };
-        let digest = host.verify(&request)?;
-        if !is_well_formed_digest(&digest) {
-            return Err(format!("host answered with a malformed digest {digest:?}"));
-        }
+        let digest = Digest::parse(&host.verify(&request)?)?;
         if let Some(demand) = rule.signer.proof_demand(&request.check) {
             manifests
                 .prove(&image.repository, &digest, demand)
@@ -113,8 +124,13 @@ impl<'h> SignatureManifests<'h> {
         }
     }
 
-    fn prove(&self, repository: &str, digest: &str, demand: ProofDemand<'_>) -> Result<(), String> {
-        let reference = signature_manifest_reference(repository, digest);
+    fn prove(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        demand: ProofDemand<'_>,
+    ) -> Result<(), String> {
+        let reference = signature_manifest_reference(repository, digest.as_str());
         let mut read = self.read.borrow_mut();
         let manifest = read
             .entry(reference.clone())

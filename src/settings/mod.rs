@@ -21,6 +21,24 @@ pub struct Settings {
     pub modify_images_with_digest: bool,
 }
 
+/// The position of a rule in `signatures`, as messages name it (`signatures[2]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleId(pub usize);
+
+impl Settings {
+    /// Every rule with its id, in settings order.
+    pub fn rules_with_ids(&self) -> impl Iterator<Item = (RuleId, &SignatureRule)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| (RuleId(i), rule))
+    }
+
+    pub fn rule(&self, id: RuleId) -> &SignatureRule {
+        &self.rules[id.0]
+    }
+}
+
 /// One entry of `signatures`: images matching `image` must be signed by `signer`, with
 /// `annotations` on that same signature.
 #[derive(Debug)]
