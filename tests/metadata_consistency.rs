@@ -2,49 +2,29 @@
 //! policy actually reads: a version bumped in one place only, a rule missing from Artifact Hub or
 //! a form field the policy would reject all fail here instead of after a release.
 //!
-//! The crate is a cdylib, so this test reads files only and does not link the policy.
+//! The settings keys and workload kinds come from the policy crate itself, so a new key or
+//! kind that the files do not mention fails here.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
-
-/// Every key a settings document may contain, at any depth (`url_prefix` is an accepted alias
-/// of `urlPrefix` and is deliberately left out of the form).
-const SETTINGS_KEYS: [&str; 16] = [
-    "signatures",
-    "modifyImagesWithDigest",
-    "image",
-    "annotations",
-    "pubKeys",
-    "keyless",
-    "keylessPrefix",
-    "githubActions",
-    "certificates",
-    "certificateChain",
-    "requireRekorBundle",
-    "issuer",
-    "subject",
-    "urlPrefix",
-    "owner",
-    "repo",
-];
+use verify_image_signatures::settings::settings_keys;
+use verify_image_signatures::workload::WORKLOAD_KINDS;
 
 /// (API group, resource) pairs the policy must be registered for.
-const RESOURCES: [(&str, &str); 9] = [
-    ("", "pods"),
-    ("", "pods/ephemeralcontainers"),
-    ("", "replicationcontrollers"),
-    ("apps", "deployments"),
-    ("apps", "replicasets"),
-    ("apps", "statefulsets"),
-    ("apps", "daemonsets"),
-    ("batch", "jobs"),
-    ("batch", "cronjobs"),
-];
+fn resources() -> BTreeSet<(&'static str, &'static str)> {
+    WORKLOAD_KINDS
+        .iter()
+        .flat_map(|w| w.resources.iter().map(|r| (w.api_group, *r)))
+        .collect()
+}
 
-const KINDS: &str =
-    "Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, ReplicationController, Job, CronJob";
+/// The kinds, as Artifact Hub lists them.
+fn kinds() -> String {
+    let kinds: Vec<&str> = WORKLOAD_KINDS.iter().map(|w| w.kind).collect();
+    kinds.join(", ")
+}
 
 fn read(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
@@ -160,7 +140,7 @@ fn metadata_declares_a_mutating_wapc_policy_with_background_audit() {
         annotation(&metadata, "io.kubewarden.policy.license"),
         "Apache-2.0"
     );
-    assert_eq!(annotation(&metadata, "io.artifacthub.resources"), KINDS);
+    assert_eq!(annotation(&metadata, "io.artifacthub.resources"), kinds());
 }
 
 #[test]
@@ -181,8 +161,7 @@ fn metadata_rules_cover_every_workload_resource_on_create_and_update() {
             }
         }
     }
-    let expected: BTreeSet<(&str, &str)> = RESOURCES.into_iter().collect();
-    assert_eq!(covered, expected);
+    assert_eq!(covered, resources());
 }
 
 #[test]
@@ -194,7 +173,7 @@ fn artifacthub_annotations_match_metadata() {
         .unwrap_or_else(|e| panic!("kubewarden/rules is not valid YAML: {e}"));
     assert_eq!(rules, metadata["rules"]);
     assert_eq!(annotation(&artifacthub, "kubewarden/mutation"), "true");
-    assert_eq!(annotation(&artifacthub, "kubewarden/resources"), KINDS);
+    assert_eq!(annotation(&artifacthub, "kubewarden/resources"), kinds());
     assert_eq!(
         text(&artifacthub, "/license"),
         annotation(&metadata, "io.kubewarden.policy.license")
@@ -229,14 +208,14 @@ fn questions_ui_names_only_real_settings_keys_and_all_of_them() {
     variables(&questions["questions"], &mut found);
     let unknown: Vec<&String> = found
         .iter()
-        .filter(|v| !SETTINGS_KEYS.contains(&v.as_str()))
+        .filter(|v| !settings_keys().contains(&v.as_str()))
         .collect();
     assert!(
         unknown.is_empty(),
         "questions-ui.yml variables that are not settings keys: {unknown:?}"
     );
     let asked: BTreeSet<&str> = found.iter().map(String::as_str).collect();
-    let missing: Vec<&str> = SETTINGS_KEYS
+    let missing: Vec<&str> = settings_keys()
         .into_iter()
         .filter(|k| !asked.contains(k))
         .collect();
@@ -249,7 +228,7 @@ fn questions_ui_names_only_real_settings_keys_and_all_of_them() {
 #[test]
 fn readme_documents_every_settings_key() {
     let readme = read("README.md");
-    let missing: Vec<&str> = SETTINGS_KEYS
+    let missing: Vec<&str> = settings_keys()
         .into_iter()
         .chain(["url_prefix"])
         .filter(|key| !readme.contains(&format!("`{key}`")) && !readme.contains(&format!("{key}:")))

@@ -5,19 +5,10 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-/// What a policy's `validate` returns (kubewarden-policy-sdk `response.rs`).
-#[derive(Debug, Deserialize)]
-pub struct ValidationResponse {
-    pub accepted: bool,
-    pub message: Option<String>,
-    pub code: Option<u16>,
-    pub mutated_object: Option<Value>,
-    pub audit_annotations: Option<BTreeMap<String, String>>,
-    pub warnings: Option<Vec<String>>,
-}
+pub use kubewarden_policy_sdk::response::ValidationResponse;
 
 /// kwctl's AdmissionResponse, fields in kwctl's order.
 #[derive(Debug, Serialize, PartialEq)]
@@ -77,7 +68,10 @@ impl AdmissionResponse {
             patch_type: patch.as_ref().map(|_| "JSONPatch".to_string()),
             patch,
             status,
-            audit_annotations: validation.audit_annotations,
+            // Sorted, so the printed response is the same on every run.
+            audit_annotations: validation
+                .audit_annotations
+                .map(|annotations| annotations.into_iter().collect()),
             warnings: validation.warnings,
         }
     }

@@ -13,35 +13,11 @@ use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509StoreContext, X509};
-use serde::{Deserialize, Serialize};
 
-/// The SDK's `CertificateVerificationRequest`.
-#[derive(Debug, Deserialize)]
-struct CertificateVerificationRequest {
-    cert: WireCertificate,
-    cert_chain: Option<Vec<WireCertificate>>,
-    /// RFC 3339; the certificate must not expire before it. Absent or empty:
-    /// expiry is not checked (the SDK's documented meaning).
-    not_after: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireCertificate {
-    encoding: Encoding,
-    data: Vec<u8>,
-}
-
-#[derive(Debug, Deserialize)]
-enum Encoding {
-    Pem,
-    Der,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct CertificateVerificationResponse {
-    pub trusted: bool,
-    pub reason: String,
-}
+use kubewarden_policy_sdk::host_capabilities::crypto::{Certificate, CertificateEncoding};
+pub use kubewarden_policy_sdk::host_capabilities::crypto_v1::{
+    CertificateVerificationRequest, CertificateVerificationResponse,
+};
 
 /// Answers one request; `Err` only when the request itself is malformed.
 pub fn is_certificate_trusted(payload: &[u8], now: DateTime<Utc>) -> Result<Vec<u8>, String> {
@@ -145,10 +121,10 @@ fn chains_to(
     })
 }
 
-fn parse(cert: &WireCertificate) -> Result<X509, String> {
+fn parse(cert: &Certificate) -> Result<X509, String> {
     match cert.encoding {
-        Encoding::Pem => X509::from_pem(&cert.data),
-        Encoding::Der => X509::from_der(&cert.data),
+        CertificateEncoding::Pem => X509::from_pem(&cert.data),
+        CertificateEncoding::Der => X509::from_der(&cert.data),
     }
     .map_err(|e| format!("cannot parse {:?} certificate: {e}", cert.encoding))
 }
@@ -220,7 +196,13 @@ mod tests {
         json!({"encoding": "Pem", "data": cert.to_pem().unwrap()})
     }
 
-    fn answer(request: serde_json::Value, now: i64) -> CertificateVerificationResponse {
+    /// The SDK always sends `not_after` (null when unset); cases that leave it out get null.
+    fn answer(mut request: serde_json::Value, now: i64) -> CertificateVerificationResponse {
+        request
+            .as_object_mut()
+            .unwrap()
+            .entry("not_after")
+            .or_insert(serde_json::Value::Null);
         let bytes = is_certificate_trusted(
             request.to_string().as_bytes(),
             DateTime::from_timestamp(now, 0).unwrap(),
@@ -353,7 +335,7 @@ mod tests {
         assert!(is_certificate_trusted(b"{}", now)
             .unwrap_err()
             .contains("invalid certificate verification request"));
-        let bad = json!({"cert": {"encoding": "Pem", "data": [1, 2, 3]}});
+        let bad = json!({"cert": {"encoding": "Pem", "data": [1, 2, 3]}, "not_after": null});
         assert!(is_certificate_trusted(bad.to_string().as_bytes(), now)
             .unwrap_err()
             .starts_with("cert: cannot parse"));

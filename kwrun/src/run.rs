@@ -2,7 +2,6 @@
 //! the way `kwctl run` does, and produce kwctl's AdmissionResponse.
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::admission;
@@ -24,12 +23,7 @@ pub enum RunOutcome {
     Evaluated(AdmissionResponse),
 }
 
-/// The SDK's settings validation answer.
-#[derive(Debug, Deserialize)]
-struct SettingsValidationResponse {
-    valid: bool,
-    message: Option<String>,
-}
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 
 pub fn run(options: &RunOptions) -> Result<RunOutcome> {
     let request = admission::read_admission_request(&options.request)?;

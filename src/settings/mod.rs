@@ -97,6 +97,15 @@ impl Settings {
     }
 }
 
+/// Every key a settings document may contain, at any depth, in the spelling the docs use.
+pub fn settings_keys() -> Vec<&'static str> {
+    [SIGNATURES_KEY, MODIFY_KEY]
+        .into_iter()
+        .chain(COMMON_RULE_KEYS)
+        .chain(crate::signers::signer_settings_keys())
+        .collect()
+}
+
 /// The keys every rule may carry besides its signer kind's.
 const COMMON_RULE_KEYS: [&str; 2] = ["image", "annotations"];
 

@@ -23,6 +23,7 @@ impl Certificates {
     pub const REKOR_KEY: &'static str = "requireRekorBundle";
     pub const REGISTRATION: Registration = Registration {
         key: Self::KEY,
+        inner_keys: &[],
         companion_keys: &[Self::CHAIN_KEY, Self::REKOR_KEY],
         read: Self::read,
     };

@@ -16,8 +16,10 @@ pub struct GithubActions {
 
 impl GithubActions {
     pub const KEY: &'static str = "githubActions";
+    const INNER_KEYS: &'static [&'static str] = &["owner", "repo"];
     pub const REGISTRATION: Registration = Registration {
         key: Self::KEY,
+        inner_keys: Self::INNER_KEYS,
         companion_keys: &[],
         read: Self::read,
     };
@@ -39,7 +41,7 @@ impl GithubActions {
                 "is not a valid GitHub repository name (letters, digits, '.', '-', '_', at most 100)")
         });
         let repo_given = fields.has("repo");
-        fields.finish(&["owner", "repo"], errors);
+        fields.finish(Self::INNER_KEYS, errors);
         let owner = owner?;
         if repo_given && repo.is_none() {
             return None;

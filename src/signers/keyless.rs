@@ -14,8 +14,10 @@ pub struct Keyless {
 
 impl Keyless {
     pub const KEY: &'static str = "keyless";
+    const INNER_KEYS: &'static [&'static str] = &["issuer", "subject"];
     pub const REGISTRATION: Registration = Registration {
         key: Self::KEY,
+        inner_keys: Self::INNER_KEYS,
         companion_keys: &[],
         read: Self::read,
     };
@@ -29,7 +31,7 @@ impl Keyless {
             let mut fields = Fields::of(v, p, e)?;
             let issuer = required_string(&mut fields, "issuer", e);
             let subject = required_string(&mut fields, "subject", e);
-            fields.finish(&["issuer", "subject"], e);
+            fields.finish(Self::INNER_KEYS, e);
             Some(KeylessIdentity {
                 issuer: issuer?,
                 subject: subject?,

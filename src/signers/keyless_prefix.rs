@@ -15,8 +15,11 @@ pub struct KeylessPrefix {
 
 impl KeylessPrefix {
     pub const KEY: &'static str = "keylessPrefix";
+    /// `url_prefix`, the established policy's spelling, is accepted too but not advertised.
+    const INNER_KEYS: &'static [&'static str] = &["issuer", "urlPrefix"];
     pub const REGISTRATION: Registration = Registration {
         key: Self::KEY,
+        inner_keys: Self::INNER_KEYS,
         companion_keys: &[],
         read: Self::read,
     };
@@ -30,7 +33,7 @@ impl KeylessPrefix {
             let mut fields = Fields::of(v, p, e)?;
             let issuer = required_string(&mut fields, "issuer", e);
             let url_prefix = url_prefix(&mut fields, e);
-            fields.finish(&["issuer", "urlPrefix"], e);
+            fields.finish(Self::INNER_KEYS, e);
             Some(KeylessPrefixIdentity {
                 issuer: issuer?,
                 url_prefix: url_prefix?,

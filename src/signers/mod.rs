@@ -50,6 +50,8 @@ pub trait SignerKind: fmt::Debug {
 pub struct Registration {
     pub key: &'static str,
     pub companion_keys: &'static [&'static str],
+    /// The keys inside the kind's value (its identities' fields), for forms and docs.
+    pub inner_keys: &'static [&'static str],
     pub read: fn(&mut Fields<'_>, &mut SettingsErrors) -> Option<Box<dyn SignerKind>>,
 }
 
@@ -61,6 +63,15 @@ pub const SIGNER_KINDS: [Registration; 5] = [
     GithubActions::REGISTRATION,
     Certificates::REGISTRATION,
 ];
+
+/// Every key any signer kind reads, at any depth.
+pub fn signer_settings_keys() -> impl Iterator<Item = &'static str> {
+    signer_rule_keys().chain(
+        SIGNER_KINDS
+            .iter()
+            .flat_map(|kind| kind.inner_keys.iter().copied()),
+    )
+}
 
 /// Every rule key that belongs to some signer kind.
 pub fn signer_rule_keys() -> impl Iterator<Item = &'static str> {

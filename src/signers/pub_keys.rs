@@ -16,6 +16,7 @@ impl PubKeys {
     pub const KEY: &'static str = "pubKeys";
     pub const REGISTRATION: Registration = Registration {
         key: Self::KEY,
+        inner_keys: &[],
         companion_keys: &[],
         read: Self::read,
     };

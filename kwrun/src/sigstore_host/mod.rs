@@ -22,7 +22,7 @@ use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
 pub use cache::{Clock, SystemClock, VerificationCache, TRUSTED_FOR};
 use layer_proof::prove_layers;
-use plan::{VerificationPlan, VerifyRequest};
+use plan::{plan, VerificationPlan, VerifyRequest};
 
 /// What `oci/v1/oci_manifest` accepts: image manifests and indexes, OCI and Docker.
 const MANIFEST_MEDIA_TYPES: &[&str] = &[
@@ -100,9 +100,8 @@ impl SigstoreHost {
         }
         let request: VerifyRequest = serde_json::from_slice(payload)
             .map_err(|e| format!("invalid sigstore verification request: {e}"))?;
-        let plan = request
-            .plan()
-            .map_err(|e| format!("invalid sigstore verification request: {e}"))?;
+        let plan =
+            plan(request).map_err(|e| format!("invalid sigstore verification request: {e}"))?;
         let digest = self
             .check(&plan)
             .map_err(|e| format!("image {}: {e}", plan.image))?;

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use sigstore::cosign::verification_constraint::{
     AnnotationVerifier, CertificateVerifier, PublicKeyVerifier, VerificationConstraint,
 };
@@ -15,56 +14,9 @@ use super::constraints::{
     GITHUB_ACTIONS_ISSUER,
 };
 
+pub use kubewarden_policy_sdk::host_capabilities::SigstoreVerificationInputV2 as VerifyRequest;
+
 type Annotations = Option<BTreeMap<String, String>>;
-
-/// The SDK's `SigstoreVerificationInputV2`, internally tagged by `type`.
-/// Byte fields are JSON arrays of numbers (serde's `Vec<u8>`).
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type")]
-// The variant names are the wire tags.
-#[allow(clippy::enum_variant_names)]
-pub enum VerifyRequest {
-    SigstorePubKeyVerify {
-        image: String,
-        pub_keys: Vec<String>,
-        annotations: Annotations,
-    },
-    SigstoreKeylessVerify {
-        image: String,
-        keyless: Vec<KeylessInfo>,
-        annotations: Annotations,
-    },
-    SigstoreKeylessPrefixVerify {
-        image: String,
-        keyless_prefix: Vec<KeylessPrefixInfo>,
-        annotations: Annotations,
-    },
-    SigstoreGithubActionsVerify {
-        image: String,
-        owner: String,
-        repo: Option<String>,
-        annotations: Annotations,
-    },
-    SigstoreCertificateVerify {
-        image: String,
-        certificate: Vec<u8>,
-        certificate_chain: Option<Vec<Vec<u8>>>,
-        require_rekor_bundle: bool,
-        annotations: Annotations,
-    },
-}
-
-#[derive(Debug, Deserialize)]
-pub struct KeylessInfo {
-    pub issuer: String,
-    pub subject: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct KeylessPrefixInfo {
-    pub issuer: String,
-    pub url_prefix: String,
-}
 
 /// One signer that must have signed the image.
 #[derive(Debug)]
@@ -85,147 +37,139 @@ pub struct VerificationPlan {
     pub needs_trust_root: Option<&'static str>,
 }
 
-impl VerifyRequest {
-    /// Builds the plan, or says which part of the request is unusable.
-    pub fn plan(self) -> Result<VerificationPlan, String> {
-        match self {
-            VerifyRequest::SigstorePubKeyVerify {
-                image,
-                pub_keys,
-                annotations,
-            } => {
-                let requirements = non_empty(&pub_keys, "pub_keys")?
-                    .iter()
-                    .enumerate()
-                    .map(|(i, pem)| {
-                        let verifier =
-                            PublicKeyVerifier::try_from(pem.as_bytes()).map_err(|e| {
-                                format!("pub_keys[{i}] is not a usable public key: {e}")
-                            })?;
-                        Ok(requirement(
-                            format!("public key pub_keys[{i}]"),
-                            verifier,
-                            &annotations,
-                        ))
-                    })
-                    .collect::<Result<_, String>>()?;
-                Ok(VerificationPlan {
-                    image,
-                    requirements,
-                    needs_trust_root: None,
+/// Builds the plan for a policy's `v2/verify` request, or says which part of it is unusable.
+pub fn plan(request: VerifyRequest) -> Result<VerificationPlan, String> {
+    match request {
+        VerifyRequest::SigstorePubKeyVerify {
+            image,
+            pub_keys,
+            annotations,
+        } => {
+            let requirements = non_empty(&pub_keys, "pub_keys")?
+                .iter()
+                .enumerate()
+                .map(|(i, pem)| {
+                    let verifier = PublicKeyVerifier::try_from(pem.as_bytes())
+                        .map_err(|e| format!("pub_keys[{i}] is not a usable public key: {e}"))?;
+                    Ok(requirement(
+                        format!("public key pub_keys[{i}]"),
+                        verifier,
+                        &annotations,
+                    ))
                 })
-            }
-            VerifyRequest::SigstoreKeylessVerify {
+                .collect::<Result<_, String>>()?;
+            Ok(VerificationPlan {
                 image,
-                keyless,
-                annotations,
-            } => {
-                let requirements = non_empty(&keyless, "keyless")?
-                    .iter()
-                    .map(|k| {
-                        requirement(
-                            format!("keyless signer issuer={} subject={}", k.issuer, k.subject),
-                            KeylessIdentity {
-                                issuer: k.issuer.clone(),
-                                subject: k.subject.clone(),
-                            },
-                            &annotations,
-                        )
-                    })
-                    .collect();
-                Ok(keyless_plan(image, requirements))
-            }
-            VerifyRequest::SigstoreKeylessPrefixVerify {
-                image,
-                keyless_prefix,
-                annotations,
-            } => {
-                let requirements = non_empty(&keyless_prefix, "keyless_prefix")?
-                    .iter()
-                    .map(|k| {
-                        let constraint = KeylessUrlPrefix::new(k.issuer.clone(), &k.url_prefix);
-                        requirement(
-                            format!(
-                                "keyless signer issuer={} subject under {}",
-                                k.issuer,
-                                constraint.prefix()
-                            ),
-                            constraint,
-                            &annotations,
-                        )
-                    })
-                    .collect();
-                Ok(keyless_plan(image, requirements))
-            }
-            VerifyRequest::SigstoreGithubActionsVerify {
-                image,
-                owner,
-                repo,
-                annotations,
-            } => {
-                if owner.is_empty() {
-                    return Err("owner must not be empty".to_string());
-                }
-                let name = match &repo {
-                    Some(repo) => {
-                        format!("GitHub Actions of {owner}/{repo} ({GITHUB_ACTIONS_ISSUER})")
-                    }
-                    None => format!("GitHub Actions of owner {owner} ({GITHUB_ACTIONS_ISSUER})"),
-                };
-                let requirements = vec![requirement(
-                    name,
-                    GithubActionsRepository { owner, repo },
-                    &annotations,
-                )];
-                Ok(keyless_plan(image, requirements))
-            }
-            VerifyRequest::SigstoreCertificateVerify {
-                image,
-                certificate,
-                certificate_chain,
-                require_rekor_bundle,
-                annotations,
-            } => {
-                let chain: Option<Vec<Certificate>> = certificate_chain.map(|certs| {
-                    certs
-                        .into_iter()
-                        .map(|data| Certificate {
-                            encoding: CertificateEncoding::Pem,
-                            data,
-                        })
-                        .collect()
-                });
-                // Checks the key usage, SAN, current validity and, when a
-                // chain is given, that the certificate chains to it.
-                let verifier = CertificateVerifier::from_pem(
-                    &certificate,
-                    require_rekor_bundle,
-                    chain.as_deref(),
-                )
-                .map_err(|e| format!("certificate is not usable: {e}"))?;
-                let requirement = if require_rekor_bundle {
-                    // The crate only checks that some bundle is present; demand that it logs
-                    // this certificate's signature.
-                    let logged = SameLayer(vec![
-                        Box::new(verifier),
-                        Box::new(LoggedBy::certificate(&certificate)?),
-                    ]);
+                requirements,
+                needs_trust_root: None,
+            })
+        }
+        VerifyRequest::SigstoreKeylessVerify {
+            image,
+            keyless,
+            annotations,
+        } => {
+            let requirements = non_empty(&keyless, "keyless")?
+                .iter()
+                .map(|k| {
                     requirement(
-                        "the given certificate, with a Rekor bundle".to_string(),
-                        logged,
+                        format!("keyless signer issuer={} subject={}", k.issuer, k.subject),
+                        KeylessIdentity {
+                            issuer: k.issuer.clone(),
+                            subject: k.subject.clone(),
+                        },
                         &annotations,
                     )
-                } else {
-                    requirement("the given certificate".to_string(), verifier, &annotations)
-                };
-                Ok(VerificationPlan {
-                    image,
-                    requirements: vec![requirement],
-                    needs_trust_root: require_rekor_bundle.then_some(
-                        "a Rekor bundle cannot be verified without transparency log keys",
-                    ),
                 })
+                .collect();
+            Ok(keyless_plan(image, requirements))
+        }
+        VerifyRequest::SigstoreKeylessPrefixVerify {
+            image,
+            keyless_prefix,
+            annotations,
+        } => {
+            let requirements = non_empty(&keyless_prefix, "keyless_prefix")?
+                .iter()
+                .map(|k| {
+                    let constraint = KeylessUrlPrefix::new(k.issuer.clone(), &k.url_prefix);
+                    requirement(
+                        format!(
+                            "keyless signer issuer={} subject under {}",
+                            k.issuer,
+                            constraint.prefix()
+                        ),
+                        constraint,
+                        &annotations,
+                    )
+                })
+                .collect();
+            Ok(keyless_plan(image, requirements))
+        }
+        VerifyRequest::SigstoreGithubActionsVerify {
+            image,
+            owner,
+            repo,
+            annotations,
+        } => {
+            if owner.is_empty() {
+                return Err("owner must not be empty".to_string());
             }
+            let name = match &repo {
+                Some(repo) => {
+                    format!("GitHub Actions of {owner}/{repo} ({GITHUB_ACTIONS_ISSUER})")
+                }
+                None => format!("GitHub Actions of owner {owner} ({GITHUB_ACTIONS_ISSUER})"),
+            };
+            let requirements = vec![requirement(
+                name,
+                GithubActionsRepository { owner, repo },
+                &annotations,
+            )];
+            Ok(keyless_plan(image, requirements))
+        }
+        VerifyRequest::SigstoreCertificateVerify {
+            image,
+            certificate,
+            certificate_chain,
+            require_rekor_bundle,
+            annotations,
+        } => {
+            let chain: Option<Vec<Certificate>> = certificate_chain.map(|certs| {
+                certs
+                    .into_iter()
+                    .map(|data| Certificate {
+                        encoding: CertificateEncoding::Pem,
+                        data,
+                    })
+                    .collect()
+            });
+            // Checks the key usage, SAN, current validity and, when a
+            // chain is given, that the certificate chains to it.
+            let verifier =
+                CertificateVerifier::from_pem(&certificate, require_rekor_bundle, chain.as_deref())
+                    .map_err(|e| format!("certificate is not usable: {e}"))?;
+            let requirement = if require_rekor_bundle {
+                // The crate only checks that some bundle is present; demand that it logs
+                // this certificate's signature.
+                let logged = SameLayer(vec![
+                    Box::new(verifier),
+                    Box::new(LoggedBy::certificate(&certificate)?),
+                ]);
+                requirement(
+                    "the given certificate, with a Rekor bundle".to_string(),
+                    logged,
+                    &annotations,
+                )
+            } else {
+                requirement("the given certificate".to_string(), verifier, &annotations)
+            };
+            Ok(VerificationPlan {
+                image,
+                requirements: vec![requirement],
+                needs_trust_root: require_rekor_bundle
+                    .then_some("a Rekor bundle cannot be verified without transparency log keys"),
+            })
         }
     }
 }
@@ -283,9 +227,7 @@ pub(crate) mod tests {
     use serde_json::json;
 
     fn plan(value: serde_json::Value) -> Result<VerificationPlan, String> {
-        serde_json::from_value::<VerifyRequest>(value)
-            .map_err(|e| e.to_string())?
-            .plan()
+        super::plan(serde_json::from_value::<VerifyRequest>(value).map_err(|e| e.to_string())?)
     }
 
     /// A fresh P-256 public key in PEM, for tests that need a well-formed key.
