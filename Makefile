@@ -12,13 +12,16 @@ WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-glo
 	--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
+KWRUN_SOURCES := $(shell find kwrun/src e2e-tests/fixtures/signer/src -name '*.rs') \
+	kwrun/Cargo.toml e2e-tests/fixtures/signer/Cargo.toml Cargo.lock
+
 .PHONY: all test unit-tests e2e-tests lint fmt clean run bench check-size kwrun
 
 all: policy.wasm
 
+# Only the cdylib is built for Wasm: the rlib crate type (for native tests) would cost ~80 KiB.
 policy.wasm: $(SOURCES)
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
-	# Only the cdylib: the rlib crate type (for native tests) costs LTO ~80 KiB in the module.
 	cargo rustc --release --target $(WASM_TARGET) -p verify-image-signatures --crate-type cdylib
 	wasm-opt -Oz $(WASM_OPT_FEATURES) --strip-debug --strip-producers $(RAW_WASM) -o policy.wasm
 	@echo "policy.wasm: $$(stat -c %s policy.wasm) bytes ($$(( $$(stat -c %s policy.wasm) / 1024 )) KiB; budget $$(( $(SIZE_BUDGET) / 1024 )) KiB)"
@@ -27,10 +30,15 @@ policy.wasm: $(SOURCES)
 
 check-size: policy.wasm
 
-kwrun:
+# Every workspace target in the host profile at once, so unit tests and the fixture signer reuse
+# this build; only rebuilt when a host-side source changed.
+$(KWRUN): $(KWRUN_SOURCES) $(SOURCES)
 	cargo build --profile host --workspace --all-targets
+	@touch $@
 
-annotated-policy.wasm: policy.wasm metadata.yml README.md kwrun
+kwrun: $(KWRUN)
+
+annotated-policy.wasm: policy.wasm metadata.yml README.md $(KWRUN)
 	$(KWRUN) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
 
 # Native tests of every crate: the policy's logic, the kwrun host, the fixture signer. The host
@@ -46,8 +54,9 @@ test: check-size unit-tests e2e-tests
 run: annotated-policy.wasm
 	KWRUN_BIN=$(KWRUN) e2e-tests/demo
 
+# The host profile, so clippy reuses what `make test` built instead of a second dev build.
 lint:
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --profile host --workspace --all-targets -- -D warnings
 
 fmt:
 	cargo fmt --all

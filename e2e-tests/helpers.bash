@@ -6,13 +6,28 @@ POLICY="${POLICY:-$REPO_ROOT/annotated-policy.wasm}"
 RUNNER="${KWCTL:-${KWRUN_BIN:-$REPO_ROOT/target/host/kwrun}}"
 REQUESTS="$REPO_ROOT/test_data/requests"
 
-# request KIND_FIXTURE [APP [INIT [PROXY [MODEL [DEBUG]]]]]: a fixture request whose images are
-# replaced; every image defaults to APP (itself defaulting to the image signed by key A).
+# request FIXTURE [IMAGE] [ROLE=IMAGE ...]: a fixture request whose images are replaced: every
+# image by IMAGE (default: the image signed by key A), then each named role by its own image.
+# Roles, by the fixtures' placeholder images: app (ghcr.io/acme/app:v1), init
+# (ghcr.io/acme/migrate:v2), proxy (nginx:1.27), model (ghcr.io/acme/model:7b, also the image
+# volume), debug (busybox:1.36, the ephemeral container).
 request() {
-  local fixture="$1" app="${2:-$IMAGE_SIGNED_A}"
-  local init="${3:-$app}" proxy="${4:-$app}" model="${5:-$app}" debug="${6:-$app}"
+  local fixture="$1"
+  shift
+  local all="$IMAGE_SIGNED_A"
+  if [[ $# -gt 0 && "$1" != *=* ]]; then
+    all="$1"
+    shift
+  fi
+  local -A role=([app]="$all" [init]="$all" [proxy]="$all" [model]="$all" [debug]="$all")
+  local assignment
+  for assignment in "$@"; do
+    [[ -v "role[${assignment%%=*}]" ]] || { echo "request: unknown role in $assignment" >&2; return 1; }
+    role[${assignment%%=*}]="${assignment#*=}"
+  done
   local out="$BATS_TEST_TMPDIR/request-$fixture"
-  jq --arg app "$app" --arg init "$init" --arg proxy "$proxy" --arg model "$model" --arg debug "$debug" '
+  jq --arg app "${role[app]}" --arg init "${role[init]}" --arg proxy "${role[proxy]}" \
+    --arg model "${role[model]}" --arg debug "${role[debug]}" '
     def swap: {"ghcr.io/acme/app:v1": $app, "ghcr.io/acme/migrate:v2": $init, "nginx:1.27": $proxy,
                "ghcr.io/acme/model:7b": $model, "busybox:1.36": $debug}[.] // .;
     (.. | objects | select(has("image") and (.image | type) == "string") | .image) |= swap

@@ -19,42 +19,42 @@ check_kind() {
   [[ "$(patch | jq -r '[.[] | .value] | unique | join(",")')" == "$IMAGE_SIGNED_A@$DIGEST_SIGNED_A" ]]
 }
 
-@test "Pod" { check_kind pod.json /spec; }
+@test "Pod" { check_kind pod_every_image_field.json /spec; }
 @test "Pod ephemeral containers (kubectl debug): all verified, only the debug container pinned" {
-  evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request pod_ephemeralcontainers.json)"
+  evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request pod_kubectl_debug_ephemeralcontainers.json)"
   assert_accepted
   [[ "$(pinned_paths)" == "/spec/ephemeralContainers/0/image" ]]
   [[ "$(patched_value /spec/ephemeralContainers/0/image)" == "$IMAGE_SIGNED_A@$DIGEST_SIGNED_A" ]]
 }
-@test "Deployment" { check_kind deployment.json /spec/template/spec; }
-@test "ReplicaSet" { check_kind replicaset.json /spec/template/spec; }
-@test "StatefulSet" { check_kind statefulset.json /spec/template/spec; }
-@test "DaemonSet" { check_kind daemonset.json /spec/template/spec; }
-@test "ReplicationController" { check_kind replicationcontroller.json /spec/template/spec; }
-@test "Job" { check_kind job.json /spec/template/spec; }
-@test "CronJob" { check_kind cronjob.json /spec/jobTemplate/spec/template/spec; }
+@test "Deployment" { check_kind deployment_every_image_field.json /spec/template/spec; }
+@test "ReplicaSet" { check_kind replicaset_every_image_field.json /spec/template/spec; }
+@test "StatefulSet" { check_kind statefulset_every_image_field.json /spec/template/spec; }
+@test "DaemonSet" { check_kind daemonset_every_image_field.json /spec/template/spec; }
+@test "ReplicationController" { check_kind replicationcontroller_every_image_field.json /spec/template/spec; }
+@test "Job" { check_kind job_every_image_field.json /spec/template/spec; }
+@test "CronJob" { check_kind cronjob_every_image_field.json /spec/jobTemplate/spec/template/spec; }
 
 @test "a Deployment with one unsigned init container is rejected, naming it" {
-  evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request deployment.json "$IMAGE_SIGNED_A" "$IMAGE_UNSIGNED")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request deployment_every_image_field.json "$IMAGE_SIGNED_A" init="$IMAGE_UNSIGNED")"
   assert_rejected
   assert_message_contains "Deployment shop/web: 1 image not verified: spec.template.spec.initContainers[0].image \"$IMAGE_UNSIGNED\" failed signatures[0] (pubKeys)"
 }
 
 @test "a CronJob with two unsigned images lists both" {
-  evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request cronjob.json "$IMAGE_SIGNED_A" "$IMAGE_SIGNED_A" "$IMAGE_UNSIGNED" "$IMAGE_SIGNED_B")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request cronjob_every_image_field.json "$IMAGE_SIGNED_A" proxy="$IMAGE_UNSIGNED" model="$IMAGE_SIGNED_B")"
   assert_rejected
   assert_message_contains "CronJob shop/nightly: 2 images not verified: spec.jobTemplate.spec.template.spec.containers[2].image \"$IMAGE_UNSIGNED\""
   assert_message_contains "; spec.jobTemplate.spec.template.spec.volumes[1].image.reference \"$IMAGE_SIGNED_B\" failed signatures[0] (pubKeys)"
 }
 
 @test "an unsigned debug container cannot be attached with kubectl debug" {
-  evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request pod_ephemeralcontainers.json "$IMAGE_SIGNED_A" "$IMAGE_SIGNED_A" "$IMAGE_SIGNED_A" "$IMAGE_SIGNED_A" "$IMAGE_UNSIGNED")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request pod_kubectl_debug_ephemeralcontainers.json debug="$IMAGE_UNSIGNED")"
   assert_rejected
   assert_message_contains "spec.ephemeralContainers[0].image \"$IMAGE_UNSIGNED\""
 }
 
 @test "other kinds are admitted untouched" {
-  evaluate "$(settings_for "*" "$(key_a)")" "$REQUESTS/service.json"
+  evaluate "$(settings_for "*" "$(key_a)")" "$REQUESTS/service_without_pod_spec.json"
   assert_accepted
   assert_no_patch
 }

@@ -4,13 +4,13 @@
 
 use crate::certificate_trust;
 use crate::policy_runtime::HostCallHandler;
-use crate::sigstore_host::SigstoreHost;
+use crate::sigstore_host::SigstoreVerifier;
 
-pub struct KubewardenHost {
-    pub sigstore: SigstoreHost,
+pub struct HostCapabilities {
+    pub sigstore: SigstoreVerifier,
 }
 
-impl HostCallHandler for KubewardenHost {
+impl HostCallHandler for HostCapabilities {
     fn host_call(
         &mut self,
         binding: &str,

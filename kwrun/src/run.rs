@@ -8,9 +8,9 @@ use crate::admission;
 use crate::admission_response::{AdmissionResponse, ValidationResponse};
 use crate::cli::{HostCallOptions, HostOptions, RunOptions, SettingsSource};
 use crate::docker_auth::RegistryCredentials;
-use crate::host_capabilities::KubewardenHost;
+use crate::host_capabilities::HostCapabilities;
 use crate::policy_runtime::{HostCallHandler, PolicyInstance};
-use crate::sigstore_host::{SigstoreHost, SigstoreSettings, SystemClock, REGISTRY_TIMEOUT};
+use crate::sigstore_host::{SigstoreSettings, SigstoreVerifier, SystemClock, REGISTRY_TIMEOUT};
 use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
 
@@ -32,7 +32,7 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome> {
         SettingsSource::YamlFile(path) => admission::read_settings_file(path)?,
         SettingsSource::Json(text) => admission::settings_from_json(text)?,
     };
-    let host = kubewarden_host(&options.host)?;
+    let host = host_capabilities_from(&options.host)?;
     let wasm = std::fs::read(&options.policy)
         .with_context(|| format!("cannot read policy {}", options.policy.display()))?;
     let mut policy = PolicyInstance::load(&wasm, Box::new(host), options.execution_timeout)
@@ -49,8 +49,8 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome> {
 }
 
 /// The host capabilities configured from the command line.
-pub fn kubewarden_host(options: &HostOptions) -> Result<KubewardenHost> {
-    let sigstore = SigstoreHost::new(SigstoreSettings {
+pub fn host_capabilities_from(options: &HostOptions) -> Result<HostCapabilities> {
+    let sigstore = SigstoreVerifier::new(SigstoreSettings {
         trust: options
             .sigstore_trust_config
             .as_deref()
@@ -71,14 +71,14 @@ pub fn kubewarden_host(options: &HostOptions) -> Result<KubewardenHost> {
         registry_timeout: REGISTRY_TIMEOUT,
         clock: Box::new(SystemClock),
     })?;
-    Ok(KubewardenHost { sigstore })
+    Ok(HostCapabilities { sigstore })
 }
 
 /// `kwrun host-call`: answers one host capability call, printing the
 /// response; the capability's error becomes the command's error.
 pub fn host_call(options: &HostCallOptions) -> Result<Vec<u8>> {
     let payload = admission::read_input(&options.payload)?;
-    let mut host = kubewarden_host(&options.host)?;
+    let mut host = host_capabilities_from(&options.host)?;
     host.host_call(
         &options.binding,
         &options.namespace,

@@ -55,14 +55,17 @@ fn changed(before: &Value, after: &Value) -> BTreeMap<String, (Value, Value)> {
 }
 
 #[rstest]
-#[case("pod.json", "/spec")]
-#[case("deployment.json", "/spec/template/spec")]
-#[case("replicaset.json", "/spec/template/spec")]
-#[case("statefulset.json", "/spec/template/spec")]
-#[case("daemonset.json", "/spec/template/spec")]
-#[case("replicationcontroller.json", "/spec/template/spec")]
-#[case("job.json", "/spec/template/spec")]
-#[case("cronjob.json", "/spec/jobTemplate/spec/template/spec")]
+#[case("pod_every_image_field.json", "/spec")]
+#[case("deployment_every_image_field.json", "/spec/template/spec")]
+#[case("replicaset_every_image_field.json", "/spec/template/spec")]
+#[case("statefulset_every_image_field.json", "/spec/template/spec")]
+#[case("daemonset_every_image_field.json", "/spec/template/spec")]
+#[case("replicationcontroller_every_image_field.json", "/spec/template/spec")]
+#[case("job_every_image_field.json", "/spec/template/spec")]
+#[case(
+    "cronjob_every_image_field.json",
+    "/spec/jobTemplate/spec/template/spec"
+)]
 fn pins_every_image_of_every_kind_and_changes_nothing_else(#[case] name: &str, #[case] spec: &str) {
     let request = fixture(name);
     let host = FakeHost::trusting();
@@ -101,7 +104,7 @@ fn pins_every_image_of_every_kind_and_changes_nothing_else(#[case] name: &str, #
 
 #[test]
 fn the_ephemeralcontainers_subresource_verifies_everything_but_pins_only_ephemeral_containers() {
-    let request = fixture("pod_ephemeralcontainers.json");
+    let request = fixture("pod_kubectl_debug_ephemeralcontainers.json");
     let host = FakeHost::trusting();
     let Decision::Mutate(mutated) = evaluate(&request, &pub_keys_for("*"), &host) else {
         panic!("expected a mutation")
@@ -128,7 +131,7 @@ fn the_ephemeralcontainers_subresource_verifies_everything_but_pins_only_ephemer
 
 #[test]
 fn hands_the_host_the_normalised_image_and_the_rule() {
-    let request = fixture("pod.json");
+    let request = fixture("pod_every_image_field.json");
     let host = FakeHost::trusting();
     let rules = settings(
         json!({"signatures": [{"image": "nginx*", "pubKeys": [P256_PUB], "annotations": {"env": "prod"}}]}),
@@ -155,7 +158,7 @@ fn hands_the_host_the_normalised_image_and_the_rule() {
 #[test]
 fn verifies_each_image_and_rule_pair_once() {
     // Three containers share one image; two rules match it; a certificates rule has two certificates.
-    let request = fixture("deployment.json");
+    let request = fixture("deployment_every_image_field.json");
     let rules = settings(json!({"signatures": [
         {"image": "ghcr.io/acme/app*", "pubKeys": [P256_PUB]},
         {"image": "ghcr.io/*", "githubActions": {"owner": "acme"}},
@@ -181,7 +184,7 @@ fn verifies_each_image_and_rule_pair_once() {
 
 #[test]
 fn rejects_listing_every_failing_image_in_a_stable_order() {
-    let request = fixture("deployment.json");
+    let request = fixture("deployment_every_image_field.json");
     let rules = settings(json!({"signatures": [
         {"image": "ghcr.io/*", "pubKeys": [P256_PUB]},
         {"image": "nginx*", "keyless": [{"issuer": "https://accounts.example", "subject": "ops@example.com"}]}
@@ -226,7 +229,7 @@ fn every_matching_rule_must_pass() {
 
 #[test]
 fn accepts_images_no_rule_covers_without_touching_them() {
-    let request = fixture("pod.json");
+    let request = fixture("pod_every_image_field.json");
     let host = FakeHost::trusting();
     let Decision::Mutate(mutated) = evaluate(&request, &pub_keys_for("nginx*"), &host) else {
         panic!()
@@ -287,7 +290,7 @@ fn pinning_can_be_switched_off() {
     rules.modify_images_with_digest = false;
     let host = FakeHost::trusting();
     assert_eq!(
-        evaluate(&fixture("pod.json"), &rules, &host),
+        evaluate(&fixture("pod_every_image_field.json"), &rules, &host),
         Decision::Accept
     );
     assert_eq!(host.call_count(), 4, "verification still happens");
@@ -382,8 +385,8 @@ fn a_non_string_image_is_rejected() {
 }
 
 #[rstest]
-#[case::delete("pod_delete.json")]
-#[case::other_kind("service.json")]
+#[case::delete("pod_delete_operation.json")]
+#[case::other_kind("service_without_pod_spec.json")]
 fn accepts_what_carries_no_new_images_without_host_calls(#[case] name: &str) {
     let host = FakeHost::trusting();
     assert_eq!(
@@ -396,13 +399,13 @@ fn accepts_what_carries_no_new_images_without_host_calls(#[case] name: &str) {
 #[test]
 fn connect_and_null_objects_are_accepted() {
     let host = FakeHost::trusting();
-    let mut request = fixture("pod.json");
+    let mut request = fixture("pod_every_image_field.json");
     request.operation = "CONNECT".into();
     assert_eq!(
         evaluate(&request, &pub_keys_for("*"), &host),
         Decision::Accept
     );
-    let mut request = fixture("pod.json");
+    let mut request = fixture("pod_every_image_field.json");
     request.object = Value::Null;
     assert_eq!(
         evaluate(&request, &pub_keys_for("*"), &host),

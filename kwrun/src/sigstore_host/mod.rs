@@ -22,7 +22,7 @@ use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
 pub use cache::{Clock, SystemClock, VerificationCache, TRUSTED_FOR};
 use layer_proof::prove_layers;
-use plan::{plan, VerificationPlan, VerifyRequest};
+use plan::{plan, SignerDemands, VerifyRequest};
 
 /// What `oci/v1/oci_manifest` accepts: image manifests and indexes, OCI and Docker.
 const MANIFEST_MEDIA_TYPES: &[&str] = &[
@@ -44,7 +44,7 @@ pub struct SigstoreSettings {
     pub clock: Box<dyn Clock>,
 }
 
-pub struct SigstoreHost {
+pub struct SigstoreVerifier {
     runtime: tokio::runtime::Runtime,
     client: sigstore::cosign::Client,
     /// For manifests the policy reads itself (`oci/v1/oci_manifest`).
@@ -55,7 +55,7 @@ pub struct SigstoreHost {
     cache: VerificationCache,
 }
 
-impl SigstoreHost {
+impl SigstoreVerifier {
     pub fn new(settings: SigstoreSettings) -> Result<Self> {
         let registry_config = ClientConfig {
             protocol: if settings.sources.insecure_sources.is_empty() {
@@ -166,7 +166,7 @@ impl SigstoreHost {
     }
 
     /// Returns the verified manifest digest, or why the image is not trusted.
-    fn check(&mut self, plan: &VerificationPlan) -> Result<String, String> {
+    fn check(&mut self, plan: &SignerDemands) -> Result<String, String> {
         if let (Some(reason), false) = (plan.needs_trust_root, self.has_trust_root) {
             return Err(format!(
                 "no Sigstore trust root configured ({reason}); pass --sigstore-trust-config"
@@ -330,8 +330,8 @@ mod tests {
         assert_eq!(describe_layer(&key_only), "key or certificate signature");
     }
 
-    fn host_without_trust_root() -> SigstoreHost {
-        SigstoreHost::new(SigstoreSettings {
+    fn host_without_trust_root() -> SigstoreVerifier {
+        SigstoreVerifier::new(SigstoreSettings {
             trust: None,
             sources: Sources::default(),
             credentials: RegistryCredentials::default(),
@@ -344,7 +344,7 @@ mod tests {
     /// Asks a host that reaches `registry` over plain HTTP to verify `registry/app:v1` with
     /// the registry's signing key.
     fn verify_at(registry: &lying_registry::LyingRegistry) -> Result<String, String> {
-        let mut host = SigstoreHost::new(SigstoreSettings {
+        let mut host = SigstoreVerifier::new(SigstoreSettings {
             trust: None,
             sources: Sources {
                 insecure_sources: vec![registry.address.clone()],

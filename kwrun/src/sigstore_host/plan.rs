@@ -28,7 +28,7 @@ pub struct SignerRequirement {
 
 /// What to check for one image.
 #[derive(Debug)]
-pub struct VerificationPlan {
+pub struct SignerDemands {
     pub image: String,
     /// All must be satisfied, each by some signature layer.
     pub requirements: Vec<SignerRequirement>,
@@ -38,7 +38,7 @@ pub struct VerificationPlan {
 }
 
 /// Builds the plan for a policy's `v2/verify` request, or says which part of it is unusable.
-pub fn plan(request: VerifyRequest) -> Result<VerificationPlan, String> {
+pub fn plan(request: VerifyRequest) -> Result<SignerDemands, String> {
     match request {
         VerifyRequest::SigstorePubKeyVerify {
             image,
@@ -58,7 +58,7 @@ pub fn plan(request: VerifyRequest) -> Result<VerificationPlan, String> {
                     ))
                 })
                 .collect::<Result<_, String>>()?;
-            Ok(VerificationPlan {
+            Ok(SignerDemands {
                 image,
                 requirements,
                 needs_trust_root: None,
@@ -164,7 +164,7 @@ pub fn plan(request: VerifyRequest) -> Result<VerificationPlan, String> {
             } else {
                 requirement("the given certificate".to_string(), verifier, &annotations)
             };
-            Ok(VerificationPlan {
+            Ok(SignerDemands {
                 image,
                 requirements: vec![requirement],
                 needs_trust_root: require_rekor_bundle
@@ -183,8 +183,8 @@ fn non_empty<'a, T>(items: &'a [T], field: &str) -> Result<&'a [T], String> {
     }
 }
 
-fn keyless_plan(image: String, requirements: Vec<SignerRequirement>) -> VerificationPlan {
-    VerificationPlan {
+fn keyless_plan(image: String, requirements: Vec<SignerRequirement>) -> SignerDemands {
+    SignerDemands {
         image,
         requirements,
         needs_trust_root: Some(
@@ -226,7 +226,7 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn plan(value: serde_json::Value) -> Result<VerificationPlan, String> {
+    fn plan(value: serde_json::Value) -> Result<SignerDemands, String> {
         super::plan(serde_json::from_value::<VerifyRequest>(value).map_err(|e| e.to_string())?)
     }
 
