@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
+use base64ct::{Base64, Encoding};
 use serde::Deserialize;
 
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
@@ -48,8 +47,7 @@ fn layer(descriptor: Descriptor) -> Result<SignatureLayer, String> {
     let mut annotations = descriptor.annotations.unwrap_or_default();
     let signature = match annotations.remove(SIGNATURE_ANNOTATION) {
         Some(text) => Some(
-            BASE64
-                .decode(text.trim().as_bytes())
+            Base64::decode_vec(text.trim())
                 .map_err(|e| format!("layer {digest}: its signature is not base64: {e}"))?,
         ),
         None => None,

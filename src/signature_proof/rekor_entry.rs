@@ -2,8 +2,7 @@
 //! recorded (payload hash, signature, signer's certificate or key), so it can be compared with
 //! the layer that carries the bundle. The bundle's signed timestamp is the host's to check.
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
+use base64ct::{Base64, Encoding};
 use serde::Deserialize;
 
 /// What one hashedrekord entry says was logged.
@@ -66,8 +65,7 @@ struct PublicKey {
 pub fn logged_entry(bundle_annotation: &str) -> Result<LoggedEntry, String> {
     let bundle: BundleAnnotation = serde_json::from_str(bundle_annotation)
         .map_err(|e| format!("its Rekor bundle is not a cosign bundle: {e}"))?;
-    let body = BASE64
-        .decode(bundle.payload.body.as_bytes())
+    let body = Base64::decode_vec(&bundle.payload.body)
         .map_err(|e| format!("its Rekor bundle body is not base64: {e}"))?;
     let body: Body = serde_json::from_slice(&body)
         .map_err(|e| format!("its Rekor bundle body is not a hashedrekord entry: {e}"))?;
@@ -84,11 +82,9 @@ pub fn logged_entry(bundle_annotation: &str) -> Result<LoggedEntry, String> {
             hash.algorithm
         ));
     }
-    let signature = BASE64
-        .decode(body.spec.signature.content.as_bytes())
+    let signature = Base64::decode_vec(&body.spec.signature.content)
         .map_err(|e| format!("its Rekor bundle's signature is not base64: {e}"))?;
-    let public_key_pem = BASE64
-        .decode(body.spec.signature.public_key.content.as_bytes())
+    let public_key_pem = Base64::decode_vec(&body.spec.signature.public_key.content)
         .ok()
         .and_then(|pem| String::from_utf8(pem).ok())
         .ok_or("its Rekor bundle's public key is not base64 of a PEM")?;
@@ -120,7 +116,7 @@ mod tests {
     }
 
     fn bundle_with_body(body: serde_json::Value) -> String {
-        json!({"SignedEntryTimestamp": "", "Payload": {"body": BASE64.encode(body.to_string())}})
+        json!({"SignedEntryTimestamp": "", "Payload": {"body": Base64::encode_string(body.to_string().as_bytes())}})
             .to_string()
     }
 

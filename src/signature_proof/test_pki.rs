@@ -1,8 +1,7 @@
 //! Real keys, certificates, signatures, Rekor bundles and `.sig` manifests for the proof's unit
 //! tests, made with OpenSSL: an implementation independent of the RustCrypto code under test.
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
+use base64ct::{Base64, Encoding};
 use openssl::asn1::Asn1Time;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -115,15 +114,15 @@ pub fn rekor_bundle(payload_sha256: &[u8; 32], signature: &[u8], public_key_pem:
         "spec": {
             "data": {"hash": {"algorithm": "sha256", "value": hex(payload_sha256)}},
             "signature": {
-                "content": BASE64.encode(signature),
-                "publicKey": {"content": BASE64.encode(public_key_pem)},
+                "content": Base64::encode_string(signature),
+                "publicKey": {"content": Base64::encode_string(public_key_pem.as_bytes())},
             },
         },
     });
     json!({
         "SignedEntryTimestamp": "MEUCIQ==",
         "Payload": {
-            "body": BASE64.encode(body.to_string()),
+            "body": Base64::encode_string(body.to_string().as_bytes()),
             "integratedTime": 1_700_000_000,
             "logIndex": 1,
             "logID": "00",
@@ -167,7 +166,7 @@ impl TestLayer {
         let mut annotations = serde_json::Map::new();
         annotations.insert(
             "dev.cosignproject.cosign/signature".into(),
-            BASE64.encode(&self.signature).into(),
+            Base64::encode_string(&self.signature).into(),
         );
         if let Some(certificate) = &self.certificate {
             annotations.insert(
