@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::keyless::required_string;
-use super::{read_key, Registration, SignerKind};
+use super::{SignerKind, ValueSigner};
 use crate::host::SignerCheck;
 use crate::signature_proof::ProofDemand;
 use crate::strict_fields::{string, Fields, SettingsErrors};
@@ -14,21 +14,11 @@ pub struct GithubActions {
     repo: Option<String>,
 }
 
-impl GithubActions {
-    pub const KEY: &'static str = "githubActions";
+impl ValueSigner for GithubActions {
+    const KEY: &'static str = "githubActions";
     const INNER_KEYS: &'static [&'static str] = &["owner", "repo"];
-    pub const REGISTRATION: Registration = Registration {
-        key: Self::KEY,
-        inner_keys: Self::INNER_KEYS,
-        companion_keys: &[],
-        read: Self::read,
-    };
 
-    fn read(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Box<dyn SignerKind>> {
-        read_key(rule, errors, Self::KEY, Self::parse)
-    }
-
-    pub fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
+    fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
         let mut fields = Fields::of(value, path, errors)?;
         let owner = required_string(&mut fields, "owner", errors).and_then(|owner| {
             checked(owner, is_valid_owner, &fields.path_of("owner"), errors,

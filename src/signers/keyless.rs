@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{read_key, Registration, SignerKind};
+use super::{SignerKind, ValueSigner};
 use crate::host::{KeylessIdentity, SignerCheck};
 use crate::signature_proof::ProofDemand;
 use crate::strict_fields::{list, string, Fields, SettingsErrors};
@@ -12,21 +12,11 @@ pub struct Keyless {
     identities: Vec<KeylessIdentity>,
 }
 
-impl Keyless {
-    pub const KEY: &'static str = "keyless";
+impl ValueSigner for Keyless {
+    const KEY: &'static str = "keyless";
     const INNER_KEYS: &'static [&'static str] = &["issuer", "subject"];
-    pub const REGISTRATION: Registration = Registration {
-        key: Self::KEY,
-        inner_keys: Self::INNER_KEYS,
-        companion_keys: &[],
-        read: Self::read,
-    };
 
-    fn read(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Box<dyn SignerKind>> {
-        read_key(rule, errors, Self::KEY, Self::parse)
-    }
-
-    pub fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
+    fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
         let identities = list(value, path, errors, |v, p, e| {
             let mut fields = Fields::of(v, p, e)?;
             let issuer = required_string(&mut fields, "issuer", e);

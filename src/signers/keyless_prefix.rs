@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::keyless::required_string;
-use super::{read_key, Registration, SignerKind};
+use super::{SignerKind, ValueSigner};
 use crate::host::{KeylessPrefixIdentity, SignerCheck};
 use crate::signature_proof::ProofDemand;
 use crate::strict_fields::{list, string, Fields, SettingsErrors};
@@ -13,22 +13,12 @@ pub struct KeylessPrefix {
     identities: Vec<KeylessPrefixIdentity>,
 }
 
-impl KeylessPrefix {
-    pub const KEY: &'static str = "keylessPrefix";
+impl ValueSigner for KeylessPrefix {
+    const KEY: &'static str = "keylessPrefix";
     /// `url_prefix`, the established policy's spelling, is accepted too but not advertised.
     const INNER_KEYS: &'static [&'static str] = &["issuer", "urlPrefix"];
-    pub const REGISTRATION: Registration = Registration {
-        key: Self::KEY,
-        inner_keys: Self::INNER_KEYS,
-        companion_keys: &[],
-        read: Self::read,
-    };
 
-    fn read(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Box<dyn SignerKind>> {
-        read_key(rule, errors, Self::KEY, Self::parse)
-    }
-
-    pub fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
+    fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
         let identities = list(value, path, errors, |v, p, e| {
             let mut fields = Fields::of(v, p, e)?;
             let issuer = required_string(&mut fields, "issuer", e);

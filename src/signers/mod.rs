@@ -57,12 +57,40 @@ pub struct Registration {
 
 /// Every signer kind. Adding one is a new type and one line here.
 pub const SIGNER_KINDS: [Registration; 5] = [
-    PubKeys::REGISTRATION,
-    Keyless::REGISTRATION,
-    KeylessPrefix::REGISTRATION,
-    GithubActions::REGISTRATION,
+    value_signer::<PubKeys>(),
+    value_signer::<Keyless>(),
+    value_signer::<KeylessPrefix>(),
+    value_signer::<GithubActions>(),
     Certificates::REGISTRATION,
 ];
+
+/// A kind whose settings are the one value under its key, with no companion keys.
+pub trait ValueSigner: SignerKind + Sized + 'static {
+    const KEY: &'static str;
+    /// The keys inside the value (its identities' fields).
+    const INNER_KEYS: &'static [&'static str];
+
+    /// Reads the value at `path`, reporting every problem into `errors`.
+    fn parse(value: &serde_json::Value, path: &str, errors: &mut SettingsErrors) -> Option<Self>;
+}
+
+const fn value_signer<T: ValueSigner>() -> Registration {
+    Registration {
+        key: T::KEY,
+        companion_keys: &[],
+        inner_keys: T::INNER_KEYS,
+        read: read_value::<T>,
+    }
+}
+
+fn read_value<T: ValueSigner>(
+    rule: &mut Fields<'_>,
+    errors: &mut SettingsErrors,
+) -> Option<Box<dyn SignerKind>> {
+    let path = rule.path_of(T::KEY);
+    let value = rule.take(T::KEY)?;
+    T::parse(value, &path, errors).map(|signer| Box::new(signer) as Box<dyn SignerKind>)
+}
 
 /// Every key any signer kind reads, at any depth.
 pub fn signer_settings_keys() -> impl Iterator<Item = &'static str> {
@@ -78,19 +106,6 @@ pub fn signer_rule_keys() -> impl Iterator<Item = &'static str> {
     SIGNER_KINDS
         .iter()
         .flat_map(|kind| std::iter::once(kind.key).chain(kind.companion_keys.iter().copied()))
-}
-
-/// Reads a rule's value under `key` with `parse` and boxes the result; for kinds whose settings
-/// are the one value under their key.
-pub fn read_key<T: SignerKind + 'static>(
-    rule: &mut Fields<'_>,
-    errors: &mut SettingsErrors,
-    key: &str,
-    parse: fn(&serde_json::Value, &str, &mut SettingsErrors) -> Option<T>,
-) -> Option<Box<dyn SignerKind>> {
-    let path = rule.path_of(key);
-    let value = rule.take(key)?;
-    parse(value, &path, errors).map(|signer| Box::new(signer) as Box<dyn SignerKind>)
 }
 
 /// The signer of one rule: exactly one registered kind.

@@ -2,30 +2,21 @@
 
 use serde_json::Value;
 
-use super::{read_key, Registration, SignerKind};
+use super::{SignerKind, ValueSigner};
 use crate::host::SignerCheck;
 use crate::pem_material::decode_public_key;
-use crate::strict_fields::{list, string, Fields, SettingsErrors};
+use crate::strict_fields::{list, string, SettingsErrors};
 
 #[derive(Debug, Clone)]
 pub struct PubKeys {
     keys: Vec<String>,
 }
 
-impl PubKeys {
-    pub const KEY: &'static str = "pubKeys";
-    pub const REGISTRATION: Registration = Registration {
-        key: Self::KEY,
-        inner_keys: &[],
-        companion_keys: &[],
-        read: Self::read,
-    };
+impl ValueSigner for PubKeys {
+    const KEY: &'static str = "pubKeys";
+    const INNER_KEYS: &'static [&'static str] = &[];
 
-    fn read(rule: &mut Fields<'_>, errors: &mut SettingsErrors) -> Option<Box<dyn SignerKind>> {
-        read_key(rule, errors, Self::KEY, Self::parse)
-    }
-
-    pub fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
+    fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
         let keys = list(value, path, errors, |v, p, e| {
             let pem = string(v, p, e)?;
             match decode_public_key(&pem) {
