@@ -78,6 +78,31 @@ impl ImageRef {
         self.digest.as_deref()
     }
 
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// `registry/repository` with the registry in its canonical spelling (see
+    /// [`canonical_registry`]): every name under which the runtime reaches this repository
+    /// gives the same string, so rules cannot be escaped by spelling the registry differently.
+    pub fn canonical_name(&self) -> String {
+        canonical_name(&self.registry, &self.repository)
+    }
+
+    /// [`ImageRef::canonical_name`] with the tag and digest, as written in `normalised`.
+    pub fn canonical(&self) -> String {
+        let mut out = self.canonical_name();
+        if let Some(tag) = &self.tag {
+            out.push(':');
+            out.push_str(tag);
+        }
+        if let Some(digest) = &self.digest {
+            out.push('@');
+            out.push_str(digest);
+        }
+        out
+    }
+
     /// `registry/repository`: where the image and its signatures live.
     pub fn repository_name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
@@ -114,6 +139,55 @@ pub fn normalise_registry(registry: &str) -> String {
         DOCKER_HUB.to_string()
     } else {
         lower
+    }
+}
+
+/// Docker Hub's registry answers under these names too: containerd sends `docker.io` pulls to
+/// `registry-1.docker.io`, the distribution grammar folds `index.docker.io` into `docker.io`,
+/// and `registry.hub.docker.com` is Hub's older registry name.
+const DOCKER_HUB_ALIASES: [&str; 3] = [
+    DOCKER_HUB_LEGACY,
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// Names of the node itself: the runtime pulls `localhost`, `127.0.0.1` and `[::1]` images from
+/// the same local registry.
+const LOOPBACK_NAMES: [&str; 2] = ["127.0.0.1", "[::1]"];
+
+/// One spelling for each registry the runtime reaches under several: lower case (hosts are DNS
+/// names), without the default HTTPS port (`ghcr.io:443` is `ghcr.io`), Docker Hub's aliases
+/// folded into `docker.io`, loopback addresses into `localhost`. Used to decide coverage only:
+/// the host is always asked about the registry the runtime will contact.
+pub fn canonical_registry(registry: &str) -> String {
+    let lower = registry.to_ascii_lowercase();
+    let (host, port) = match lower.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (host, (port != "443").then_some(port))
+        }
+        _ => (lower.as_str(), None),
+    };
+    let host = if DOCKER_HUB_ALIASES.contains(&host) {
+        DOCKER_HUB
+    } else if LOOPBACK_NAMES.contains(&host) {
+        "localhost"
+    } else {
+        host
+    };
+    match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// `registry/repository` in canonical spelling; Docker Hub paths of one component live under
+/// `library/` whichever alias named the registry.
+pub fn canonical_name(registry: &str, repository: &str) -> String {
+    let registry = canonical_registry(registry);
+    if registry == DOCKER_HUB && !repository.contains('/') {
+        format!("{DOCKER_HUB}/{DOCKER_HUB_OFFICIAL_NAMESPACE}/{repository}")
+    } else {
+        format!("{registry}/{repository}")
     }
 }
 
@@ -269,5 +343,56 @@ mod tests {
     )]
     fn recognises_well_formed_digests(#[case] digest: &str, #[case] ok: bool) {
         assert_eq!(is_well_formed_digest(digest), ok);
+    }
+
+    /// Each spelling under which the runtime reaches the same registry, and its one canonical
+    /// name. Sources: the distribution reference grammar (`index.docker.io` → `docker.io`),
+    /// containerd's default Docker Hub host (`registry-1.docker.io`), Hub's older registry name
+    /// (`registry.hub.docker.com`), DNS (hosts are case-insensitive), HTTPS (443 is the default
+    /// port), and the node's own names for its loopback registry.
+    #[rstest]
+    #[case("docker.io", "docker.io")]
+    #[case("DOCKER.IO", "docker.io")]
+    #[case("index.docker.io", "docker.io")]
+    #[case("registry-1.docker.io", "docker.io")]
+    #[case("Registry-1.Docker.IO", "docker.io")]
+    #[case("registry.hub.docker.com", "docker.io")]
+    #[case("docker.io:443", "docker.io")]
+    #[case("ghcr.io:443", "ghcr.io")]
+    #[case("GHCR.IO", "ghcr.io")]
+    #[case("ghcr.io:5000", "ghcr.io:5000")]
+    #[case("localhost:5000", "localhost:5000")]
+    #[case("127.0.0.1:5000", "localhost:5000")]
+    #[case("127.0.0.1", "localhost")]
+    #[case("[::1]:5000", "localhost:5000")]
+    #[case("quay.io", "quay.io")]
+    fn canonical_registry_names(#[case] registry: &str, #[case] canonical: &str) {
+        assert_eq!(canonical_registry(registry), canonical);
+    }
+
+    #[rstest]
+    #[case(
+        "registry-1.docker.io/nginx:1",
+        "docker.io/library/nginx",
+        "docker.io/library/nginx:1"
+    )]
+    #[case(
+        "docker.io:443/bitnami/redis",
+        "docker.io/bitnami/redis",
+        "docker.io/bitnami/redis:latest"
+    )]
+    #[case(concat!("ghcr.io:443/acme/app@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+           "ghcr.io/acme/app",
+           concat!("ghcr.io/acme/app@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))]
+    fn canonical_references(#[case] written: &str, #[case] name: &str, #[case] reference: &str) {
+        let image = ImageRef::parse(written).unwrap();
+        assert_eq!(image.canonical_name(), name);
+        assert_eq!(image.canonical(), reference);
+    }
+
+    #[test]
+    fn a_trailing_dot_host_is_not_a_reference() {
+        // `ghcr.io.` would be the same host to DNS; the grammar refuses it, so it cannot be used.
+        assert!(ImageRef::parse("ghcr.io./acme/app").is_err());
     }
 }

@@ -112,7 +112,16 @@ const COMMON_RULE_KEYS: [&str; 2] = ["image", "annotations"];
 fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<SignatureRule> {
     let mut rule = Fields::of(value, path, errors)?;
     let image = match rule.take("image") {
-        Some(v) => string(v, &child(path, "image"), errors).map(|p| ImagePattern::new(&p)),
+        Some(v) => {
+            let image_path = child(path, "image");
+            string(v, &image_path, errors).and_then(|p| match ImagePattern::parse(&p) {
+                Ok(pattern) => Some(pattern),
+                Err(problem) => {
+                    errors.add(image_path, problem);
+                    None
+                }
+            })
+        }
         None => {
             errors.add(
                 child(path, "image"),
