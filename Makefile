@@ -20,9 +20,17 @@ KWRUN_SOURCES := $(shell find kwrun/src e2e-tests/fixtures/signer/src -name '*.r
 all: policy.wasm
 
 # Only the cdylib is built for Wasm: the rlib crate type (for native tests) would cost ~80 KiB.
+# Panic locations name source files: the machine's paths are remapped away (a smaller module
+# that does not depend on where it was built); crate sources are fetched first so their
+# directories exist to be named.
 policy.wasm: $(SOURCES)
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
-	cargo rustc --release --target $(WASM_TARGET) -p verify-image-signatures --crate-type cdylib
+	cargo fetch --locked -q
+	flags="--remap-path-prefix=$(CURDIR)=."; \
+	for src in "$${CARGO_HOME:-$$HOME/.cargo}"/registry/src/*/; do \
+		flags="$$flags --remap-path-prefix=$${src%/}=crates"; done; \
+	CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="$$flags" \
+		cargo rustc --release --target $(WASM_TARGET) -p verify-image-signatures --crate-type cdylib
 	wasm-opt -Oz $(WASM_OPT_FEATURES) --strip-debug --strip-producers $(RAW_WASM) -o policy.wasm
 	@echo "policy.wasm: $$(stat -c %s policy.wasm) bytes ($$(( $$(stat -c %s policy.wasm) / 1024 )) KiB; budget $$(( $(SIZE_BUDGET) / 1024 )) KiB)"
 	@size=$$(stat -c %s policy.wasm); if [ $$size -gt $(SIZE_BUDGET) ]; then \
