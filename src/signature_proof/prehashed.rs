@@ -34,9 +34,13 @@ pub fn verify_sha256_prehash(
             key.verify_prehash(sha256, &signature).is_ok()
         }
         PublicKeyKind::Rsa => {
-            use rsa::pkcs1::DecodeRsaPublicKey;
-            let key = rsa::PublicKey::from_pkcs1_der(key_bytes)
-                .map_err(|_| SignatureProblem::NotMadeByKey)?;
+            let (modulus, exponent) =
+                rsa_public_numbers(key_bytes).ok_or(SignatureProblem::NotMadeByKey)?;
+            let key = rsa::RsaPublicKey::new(
+                rsa::BigUint::from_bytes_be(modulus),
+                rsa::BigUint::from_bytes_be(exponent),
+            )
+            .map_err(|_| SignatureProblem::NotMadeByKey)?;
             key.verify(
                 rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
                 sha256,
@@ -62,6 +66,23 @@ pub fn verify_sha256_prehash(
     } else {
         Err(SignatureProblem::NotMadeByKey)
     }
+}
+
+/// The modulus and public exponent of a PKCS#1 `RSAPublicKey` (DER `SEQUENCE { INTEGER,
+/// INTEGER }`), read with the DER decoder the certificates already use.
+fn rsa_public_numbers(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    use spki::der::asn1::UintRef;
+    use spki::der::{Decode, Reader, SliceReader};
+    let mut reader = SliceReader::new(der).ok()?;
+    let numbers = reader
+        .sequence(|sequence| {
+            let modulus = UintRef::decode(sequence)?;
+            let exponent = UintRef::decode(sequence)?;
+            Ok::<_, spki::der::Error>((modulus.as_bytes(), exponent.as_bytes()))
+        })
+        .ok()?;
+    reader.finish().ok()?;
+    Some(numbers)
 }
 
 #[cfg(test)]
