@@ -1,7 +1,9 @@
 //! One admission decision, in four steps: plan (request → image fields → references → the
 //! deduplicated verifications), judge (each field against its rules' outcomes), pin (the
 //! verified digests into the object) and report (accept, mutate, or reject listing every
-//! failure).
+//! failure; on acceptance, warnings for unmatched images and an audit record of every field).
+
+use std::collections::BTreeMap;
 
 use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use serde_json::Value;
@@ -9,7 +11,7 @@ use serde_json::Value;
 use crate::host::SigstoreHost;
 use crate::image_ref::{Digest, ImageRef};
 use crate::messages::{self, describe_object, rejection, ImageFailure};
-use crate::settings::{RuleId, Settings};
+use crate::settings::{RuleId, Settings, UnmatchedImages};
 use crate::verification::{Outcomes, VerificationId, VerificationPlan};
 use crate::workload::{image_fields, pod_spec_path, ImageField};
 
@@ -21,17 +23,48 @@ pub enum Decision {
     Reject(String),
 }
 
+/// A decision with what the API server should tell the user and record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    pub decision: Decision,
+    /// Shown to the user (`kubectl` prints them); only on acceptance.
+    pub warnings: Vec<String>,
+    /// Recorded in the API server's audit log; only on acceptance.
+    pub audit_annotations: BTreeMap<String, String>,
+}
+
+impl Admission {
+    fn plain(decision: Decision) -> Self {
+        Admission {
+            decision,
+            warnings: Vec::new(),
+            audit_annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// The audit annotation listing what became of every image field.
+pub const IMAGES_AUDIT_KEY: &str = "images";
+
 pub fn evaluate(
     request: &KubernetesAdmissionRequest,
     settings: &Settings,
     host: &dyn SigstoreHost,
 ) -> Decision {
+    admit(request, settings, host).decision
+}
+
+pub fn admit(
+    request: &KubernetesAdmissionRequest,
+    settings: &Settings,
+    host: &dyn SigstoreHost,
+) -> Admission {
     if matches!(request.operation.as_str(), "DELETE" | "CONNECT") {
-        return Decision::Accept;
+        return Admission::plain(Decision::Accept);
     }
     let kind = request.kind.kind.as_str();
     let Some(spec_path) = pod_spec_path(kind) else {
-        return Decision::Accept;
+        return Admission::plain(Decision::Accept);
     };
     let fields = image_fields(&request.object, spec_path);
     let plan = AdmissionPlan::new(&fields, settings);
@@ -50,6 +83,8 @@ struct PlannedField<'a> {
     /// The value as written, for messages (JSON text when it is not a string).
     written: String,
     image: Result<ImageRef, String>,
+    /// Matched by `skipImages`: neither verified nor pinned.
+    skipped: bool,
     verifications: Vec<(RuleId, VerificationId)>,
 }
 
@@ -72,7 +107,11 @@ impl<'a> AdmissionPlan<'a> {
                         Err("image must be a string".to_string()),
                     ),
                 };
+                let skipped = image
+                    .as_ref()
+                    .is_ok_and(|image| settings.skip_images.iter().any(|skip| skip.skips(image)));
                 let rules = match &image {
+                    Ok(_) if skipped => Vec::new(),
                     Ok(image) => settings
                         .rules_with_ids()
                         .filter(|(_, rule)| rule.image.covers(image))
@@ -84,6 +123,7 @@ impl<'a> AdmissionPlan<'a> {
                     field,
                     written,
                     image,
+                    skipped,
                     verifications: rules,
                 }
             })
@@ -97,6 +137,7 @@ impl<'a> AdmissionPlan<'a> {
 
 /// What became of one image field once its rules were checked.
 enum FieldVerdict {
+    Skipped,
     Unmatched,
     Failed(Vec<ImageFailure>),
     Verified(Digest),
@@ -115,8 +156,16 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
         Ok(image) => image,
         Err(reason) => return FieldVerdict::Failed(vec![failure(None, reason.clone())]),
     };
+    if planned.skipped {
+        return FieldVerdict::Skipped;
+    }
     if planned.verifications.is_empty() {
-        return FieldVerdict::Unmatched;
+        return match settings.unmatched_images {
+            UnmatchedImages::Reject => {
+                FieldVerdict::Failed(vec![failure(None, messages::unmatched_rejected())])
+            }
+            UnmatchedImages::Accept | UnmatchedImages::Warn => FieldVerdict::Unmatched,
+        };
     }
     let mut failures = Vec::new();
     let mut agreed: Option<&Digest> = None;
@@ -176,7 +225,7 @@ fn report(
     settings: &Settings,
     fields: &[PlannedField<'_>],
     verdicts: Vec<FieldVerdict>,
-) -> Decision {
+) -> Admission {
     let failures: Vec<ImageFailure> = verdicts
         .iter()
         .filter_map(|verdict| match verdict {
@@ -187,19 +236,71 @@ fn report(
         .collect();
     if !failures.is_empty() {
         let who = describe_object(&request.kind.kind, &request.object, &request.namespace);
-        return Decision::Reject(rejection(&who, &failures));
+        return Admission::plain(Decision::Reject(rejection(&who, &failures)));
     }
+    let warnings = match settings.unmatched_images {
+        UnmatchedImages::Warn => fields
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| matches!(verdict, FieldVerdict::Unmatched))
+            .map(|(planned, _)| messages::unmatched_warning(&planned.field.path, &planned.written))
+            .collect(),
+        UnmatchedImages::Accept | UnmatchedImages::Reject => Vec::new(),
+    };
+    let audit_annotations = audit(settings, fields, &verdicts);
     let pins = pins(request, fields, &verdicts);
-    if !settings.modify_images_with_digest || pins.is_empty() {
-        return Decision::Accept;
-    }
-    let mut mutated = request.object.clone();
-    for (pointer, pinned) in pins {
-        if let Some(slot) = mutated.pointer_mut(pointer) {
-            *slot = Value::String(pinned);
+    let decision = if !settings.modify_images_with_digest || pins.is_empty() {
+        Decision::Accept
+    } else {
+        let mut mutated = request.object.clone();
+        for (pointer, pinned) in pins {
+            if let Some(slot) = mutated.pointer_mut(pointer) {
+                *slot = Value::String(pinned);
+            }
         }
+        Decision::Mutate(mutated)
+    };
+    Admission {
+        decision,
+        warnings,
+        audit_annotations,
     }
-    Decision::Mutate(mutated)
+}
+
+/// One audit annotation whose value maps each image field to what the policy did with it.
+fn audit(
+    settings: &Settings,
+    fields: &[PlannedField<'_>],
+    verdicts: &[FieldVerdict],
+) -> BTreeMap<String, String> {
+    let record: serde_json::Map<String, Value> = fields
+        .iter()
+        .zip(verdicts)
+        .map(|(planned, verdict)| {
+            let outcome = match verdict {
+                FieldVerdict::Skipped => "skipped".to_string(),
+                FieldVerdict::Unmatched => "unmatched".to_string(),
+                FieldVerdict::Verified(digest) => {
+                    let rules: Vec<String> = planned
+                        .verifications
+                        .iter()
+                        .map(|(id, _)| messages::rule_label(*id, settings.rule(*id).signer.kind()))
+                        .collect();
+                    messages::verified_by(&rules, digest)
+                }
+                // Not reached on acceptance; kept total so a new verdict cannot go unrecorded.
+                FieldVerdict::Failed(_) => "failed".to_string(),
+            };
+            (planned.field.path.clone(), Value::String(outcome))
+        })
+        .collect();
+    if record.is_empty() {
+        return BTreeMap::new();
+    }
+    BTreeMap::from([(
+        IMAGES_AUDIT_KEY.to_string(),
+        Value::Object(record).to_string(),
+    )])
 }
 
 #[cfg(test)]

@@ -83,6 +83,36 @@ impl ImagePattern {
     }
 }
 
+/// A `skipImages` glob: images it matches are neither verified nor pinned. An exclusion weakens
+/// the policy, so it must be written in canonical form and is matched against the canonical
+/// reference only: every spelling of what it names is skipped, and nothing else.
+#[derive(Debug, Clone)]
+pub struct SkipPattern {
+    glob: WildMatch,
+}
+
+impl SkipPattern {
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        check_can_match(pattern)?;
+        let canonical = canonical_patterns(pattern);
+        let written_canonically =
+            split_registry(pattern).is_some() && canonical.iter().any(|form| form == pattern);
+        if !written_canonically {
+            return Err(format!(
+                "{pattern:?} is not written fully normalised; a skip pattern must name the registry and repository exactly as the runtime resolves them, so it skips only what it says: write {:?}",
+                canonical[0]
+            ));
+        }
+        Ok(SkipPattern {
+            glob: WildMatch::new(pattern),
+        })
+    }
+
+    pub fn skips(&self, image: &ImageRef) -> bool {
+        self.glob.matches(&image.canonical())
+    }
+}
+
 impl Version {
     fn admits(&self, image: &ImageRef) -> bool {
         match self {
@@ -130,7 +160,8 @@ pub fn canonical_patterns(pattern: &str) -> Vec<String> {
         return vec![format!("{registry}/{rest}")];
     }
     let official = format!("{DOCKER_HUB}/library/{rest}");
-    if rest.contains(['*', '?']) {
+    let repository_part = &rest[..rest.find([':', '@']).unwrap_or(rest.len())];
+    if repository_part.contains(['*', '?']) {
         vec![official, format!("{DOCKER_HUB}/{rest}")]
     } else {
         vec![official]
@@ -354,5 +385,47 @@ mod tests {
     #[case("ghcr.io/acme/app@sha256:*")]
     fn patterns_some_reference_can_match_are_accepted(#[case] pattern: &str) {
         assert!(ImagePattern::parse(pattern).is_ok(), "{pattern}");
+    }
+
+    #[rstest]
+    #[case("docker.io/library/pause:*", "pause:3.9", true)]
+    #[case(
+        "docker.io/library/pause:*",
+        "registry-1.docker.io/library/pause:3.9",
+        true
+    )]
+    #[case("docker.io/library/pause:*", "index.docker.io/pause:3.9", true)]
+    #[case("docker.io/library/pause:*", &format!("pause:3.9@{D}"), true)]
+    #[case("docker.io/library/pause:*", &format!("pause@{D}"), false)]
+    #[case("docker.io/library/pause:*", "pause-evil:3.9", false)]
+    #[case("docker.io/library/pause:*", "ghcr.io/library/pause:3.9", false)]
+    #[case("docker.io/library/pause:*", "acme/pause:3.9", false)]
+    #[case("registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.9", true)]
+    #[case("registry.k8s.io/pause:3.9", "REGISTRY.K8S.IO:443/pause:3.9", true)]
+    #[case("registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.10", false)]
+    fn skip_patterns_skip_every_spelling_and_nothing_else(
+        #[case] pattern: &str,
+        #[case] image: &str,
+        #[case] skipped: bool,
+    ) {
+        let image = ImageRef::parse(image).unwrap();
+        assert_eq!(
+            SkipPattern::parse(pattern).unwrap().skips(&image),
+            skipped,
+            "{pattern} vs {image:?}"
+        );
+    }
+
+    #[rstest]
+    #[case("pause*", "docker.io/library/pause*")]
+    #[case("pause:*", "docker.io/library/pause:*")]
+    #[case("docker.io/pause:*", "docker.io/library/pause:*")]
+    #[case("index.docker.io/library/pause:*", "docker.io/library/pause:*")]
+    #[case("REGISTRY.K8S.IO/pause:*", "registry.k8s.io/pause:*")]
+    #[case("registry.k8s.io:443/pause:*", "registry.k8s.io/pause:*")]
+    #[case("bitnami/*", "docker.io/bitnami/*")]
+    fn skip_patterns_must_be_written_normalised(#[case] pattern: &str, #[case] suggestion: &str) {
+        let err = SkipPattern::parse(pattern).expect_err(pattern);
+        assert!(err.contains(&format!("write {suggestion:?}")), "{err}");
     }
 }

@@ -18,14 +18,13 @@ pub mod verification;
 pub mod workload;
 
 use kubewarden_policy_sdk::request::ValidationRequest;
+use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
-use kubewarden_policy_sdk::{
-    accept_request, mutate_request, protocol_version_guest, reject_request,
-};
+use kubewarden_policy_sdk::{protocol_version_guest, reject_request};
 use serde_json::Value;
 use wapc_guest::{register_function, CallResult};
 
-use evaluate::{evaluate, Decision};
+use evaluate::{admit, Admission, Decision};
 use host::KubewardenHost;
 use settings::Settings;
 
@@ -60,11 +59,32 @@ fn validate(payload: &[u8]) -> CallResult {
             )
         }
     };
-    match evaluate(&request.request, &settings, &KubewardenHost) {
-        Decision::Accept => accept_request(),
-        Decision::Mutate(object) => mutate_request(object),
-        Decision::Reject(message) => reject_request(Some(message), None, None, None),
-    }
+    respond(admit(&request.request, &settings, &KubewardenHost))
+}
+
+/// The SDK's response for an admission: the decision, and on acceptance the warnings and
+/// audit annotations (absent rather than empty, as the SDK's own helpers send them).
+fn respond(admission: Admission) -> CallResult {
+    let Admission {
+        decision,
+        warnings,
+        audit_annotations,
+    } = admission;
+    let (accepted, message, mutated_object) = match decision {
+        Decision::Accept => (true, None, None),
+        Decision::Mutate(object) => (true, None, Some(object)),
+        Decision::Reject(message) => (false, Some(message), None),
+    };
+    let response = ValidationResponse {
+        accepted,
+        message,
+        code: None,
+        mutated_object,
+        audit_annotations: (!audit_annotations.is_empty())
+            .then(|| audit_annotations.into_iter().collect()),
+        warnings: (!warnings.is_empty()).then_some(warnings),
+    };
+    Ok(serde_json::to_vec(&response)?)
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {

@@ -51,6 +51,21 @@ pub fn pinned_to_another_digest(pinned: &str, verified: &Digest) -> String {
     format!("the image is pinned to {pinned} but the verified digest is {verified}")
 }
 
+pub fn unmatched_rejected() -> String {
+    "no rule covers this image (unmatchedImages: reject)".to_string()
+}
+
+pub fn unmatched_warning(path: &str, image: &str) -> String {
+    format!(
+        "{path} {image:?}: no rule covers this image; admitted unverified (unmatchedImages: warn)"
+    )
+}
+
+/// The audit record of a verified field: `signatures[0] (pubKeys): sha256:…`.
+pub fn verified_by(rules: &[String], digest: &Digest) -> String {
+    format!("verified by {}: {digest}", rules.join(", "))
+}
+
 pub fn rejection(object: &str, failures: &[ImageFailure]) -> String {
     let noun = if failures.len() == 1 {
         "image"

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::host::SigstoreHost;
-use crate::image_pattern::ImagePattern;
+use crate::image_pattern::{ImagePattern, SkipPattern};
 use crate::signers::{signer_rule_keys, Signer};
 use crate::strict_fields::{
     self, boolean, child, item, string, string_map, Fields, SettingsErrors,
@@ -14,11 +14,41 @@ use crate::strict_fields::{
 
 pub const SIGNATURES_KEY: &str = "signatures";
 pub const MODIFY_KEY: &str = "modifyImagesWithDigest";
+pub const UNMATCHED_KEY: &str = "unmatchedImages";
+pub const SKIP_KEY: &str = "skipImages";
+
+/// What happens to an image no rule covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnmatchedImages {
+    /// Admitted unverified (the established policy's behaviour).
+    Accept,
+    /// Admitted unverified, with an admission warning naming it.
+    Warn,
+    /// Refused.
+    Reject,
+}
+
+impl UnmatchedImages {
+    const CHOICES: [(&'static str, UnmatchedImages); 3] = [
+        ("accept", UnmatchedImages::Accept),
+        ("warn", UnmatchedImages::Warn),
+        ("reject", UnmatchedImages::Reject),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(_, choice)| *choice == self)
+            .map_or("accept", |(name, _)| name)
+    }
+}
 
 #[derive(Debug)]
 pub struct Settings {
     pub rules: Vec<SignatureRule>,
     pub modify_images_with_digest: bool,
+    pub unmatched_images: UnmatchedImages,
+    pub skip_images: Vec<SkipPattern>,
 }
 
 /// The position of a rule in `signatures`, as messages name it (`signatures[2]`).
@@ -89,17 +119,30 @@ impl Settings {
             Some(v) => boolean(v, MODIFY_KEY, errors),
             None => Some(true),
         };
-        top.finish(&[SIGNATURES_KEY, MODIFY_KEY], errors);
+        let unmatched = match top.take(UNMATCHED_KEY) {
+            Some(v) => read_unmatched(v, errors),
+            None => Some(UnmatchedImages::Accept),
+        };
+        let skip = match top.take(SKIP_KEY) {
+            Some(v) => strict_fields::list(v, SKIP_KEY, errors, read_skip_pattern),
+            None => Some(Vec::new()),
+        };
+        top.finish(
+            &[SIGNATURES_KEY, MODIFY_KEY, UNMATCHED_KEY, SKIP_KEY],
+            errors,
+        );
         Some(Settings {
             rules: rules?,
             modify_images_with_digest: modify?,
+            unmatched_images: unmatched?,
+            skip_images: skip?,
         })
     }
 }
 
 /// Every key a settings document may contain, at any depth, in the spelling the docs use.
 pub fn settings_keys() -> Vec<&'static str> {
-    [SIGNATURES_KEY, MODIFY_KEY]
+    [SIGNATURES_KEY, MODIFY_KEY, UNMATCHED_KEY, SKIP_KEY]
         .into_iter()
         .chain(COMMON_RULE_KEYS)
         .chain(crate::signers::signer_settings_keys())
@@ -108,6 +151,32 @@ pub fn settings_keys() -> Vec<&'static str> {
 
 /// The keys every rule may carry besides its signer kind's.
 const COMMON_RULE_KEYS: [&str; 2] = ["image", "annotations"];
+
+fn read_unmatched(value: &Value, errors: &mut SettingsErrors) -> Option<UnmatchedImages> {
+    let text = string(value, UNMATCHED_KEY, errors)?;
+    let choice = UnmatchedImages::CHOICES
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, choice)| *choice);
+    if choice.is_none() {
+        errors.add(
+            UNMATCHED_KEY,
+            format!("must be one of accept, warn, reject, found {text:?}"),
+        );
+    }
+    choice
+}
+
+fn read_skip_pattern(
+    value: &Value,
+    path: &str,
+    errors: &mut SettingsErrors,
+) -> Option<SkipPattern> {
+    let pattern = string(value, path, errors)?;
+    SkipPattern::parse(&pattern)
+        .map_err(|problem| errors.add(path, problem))
+        .ok()
+}
 
 fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<SignatureRule> {
     let mut rule = Fields::of(value, path, errors)?;

@@ -159,7 +159,7 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
 #[case::empty_signatures(json!({"signatures": []}), "signatures: must not be empty")]
 #[case::signatures_not_a_list(json!({"signatures": {"image": "*"}}), "signatures: must be a list, found an object")]
 #[case::unknown_top_level(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImageWithDigest": false}),
-    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest")]
+    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages")]
 #[case::modify_not_bool(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImagesWithDigest": "no"}),
     "modifyImagesWithDigest: must be true or false, found a string")]
 #[case::no_image(json!({"signatures": [{"githubActions": {"owner": "a"}}]}),
@@ -220,7 +220,7 @@ fn reports_every_problem_at_once_in_document_order() {
         errors_of(document),
         "signatures[0].keyless: must not be empty; signatures[2].image: must not be empty; \
          signatures[2].githubActions.org: unknown field; expected one of: owner, repo; \
-         extra: unknown field; expected one of: signatures, modifyImagesWithDigest"
+         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages"
     );
 }
 
@@ -262,4 +262,41 @@ fn validation_stops_before_host_checks_when_parsing_fails() {
     let document = json!({"signatures": [{"image": "*", "certificates": [LEAF_CERT], "certificateChain": [CA_CERT], "x": 1}]});
     assert!(Settings::validate(&document, &host).is_err());
     assert_eq!(host.call_count(), 0);
+}
+
+#[rstest]
+#[case::unmatched_unknown(json!({"unmatchedImages": "deny"}), "unmatchedImages: must be one of accept, warn, reject, found \"deny\"")]
+#[case::unmatched_not_string(json!({"unmatchedImages": true}), "unmatchedImages: must be a string")]
+#[case::skip_short_name(json!({"skipImages": ["pause:*"]}), "skipImages[0]: \"pause:*\" is not written fully normalised")]
+#[case::skip_cannot_match(json!({"skipImages": ["docker.io/library/pause:*", "ghcr.io/Acme/x"]}), "skipImages[1]: \"ghcr.io/Acme/x\" has upper case in a repository path")]
+#[case::skip_empty(json!({"skipImages": []}), "skipImages: must not be empty")]
+#[case::image_cannot_match(json!({"signatures": [{"image": "https://ghcr.io/acme/*", "pubKeys": [P256_PUB]}]}), "signatures[0].image: \"https://ghcr.io/acme/*\" is a URL")]
+fn new_top_level_settings_are_checked(#[case] extra: Value, #[case] expected: &str) {
+    let mut document = json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB]}]});
+    document
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let errors = Settings::parse(&document)
+        .expect_err("must be refused")
+        .to_string();
+    assert!(
+        errors.contains(expected),
+        "{errors}\nshould contain\n{expected}"
+    );
+}
+
+#[test]
+fn new_top_level_settings_default_to_todays_behaviour() {
+    let settings =
+        Settings::parse(&json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB]}]})).unwrap();
+    assert_eq!(settings.unmatched_images, UnmatchedImages::Accept);
+    assert!(settings.skip_images.is_empty());
+    let settings = Settings::parse(
+        &json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB]}],
+        "unmatchedImages": "warn", "skipImages": ["registry.k8s.io/pause:*"]}),
+    )
+    .unwrap();
+    assert_eq!(settings.unmatched_images, UnmatchedImages::Warn);
+    assert_eq!(settings.skip_images.len(), 1);
 }
