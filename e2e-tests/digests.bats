@@ -3,7 +3,6 @@
 
 setup() { load helpers; }
 
-key_a() { echo "{\"pubKeys\": [$(pem "$KEY_A_PUB")]}"; }
 
 @test "with modifyImagesWithDigest false a signed image is admitted without a patch" {
   evaluate "$(settings_for "$REGISTRY/*" "$(key_a)" '{}' '{"modifyImagesWithDigest": false}')" "$(request pod_generated_name.json)"

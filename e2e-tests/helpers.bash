@@ -45,6 +45,9 @@ settings_for() {
 
 pem() { jq -Rs . <"$1"; }
 
+# The signer JSON of a pubKeys rule trusting key A.
+key_a() { echo "{\"pubKeys\": [$(pem "$KEY_A_PUB")]}"; }
+
 # evaluate SETTINGS_JSON REQUEST_FILE: sets $output (stdout), $stderr and $status.
 evaluate() {
   run --separate-stderr "$RUNNER" run \
@@ -78,6 +81,10 @@ assert_rejected() {
 assert_message_contains() {
   [[ "$(message)" == *"$1"* ]] || { echo "message does not contain [$1]: $(message)"; return 1; }
 }
+
+warnings() { jq -r '.warnings // [] | join("\n")' <<<"$output"; }
+# The policy's audit record: field path -> what happened to it.
+audit_images() { jq -r '.auditAnnotations.images // "{}"' <<<"$output"; }
 
 assert_no_patch() {
   [[ "$(patch)" == "[]" ]] || { echo "unexpected patch: $(patch)"; return 1; }

@@ -4,7 +4,6 @@
 
 setup() { load helpers; }
 
-key_a() { echo "{\"pubKeys\": [$(pem "$KEY_A_PUB")]}"; }
 
 @test "an image signed by the configured key is admitted and pinned to the verified digest" {
   evaluate "$(settings_for "$REGISTRY/*" "$(key_a)")" "$(request pod_generated_name.json)"

@@ -4,7 +4,6 @@
 
 setup() { load helpers; }
 
-key_a() { echo "{\"pubKeys\": [$(pem "$KEY_A_PUB")]}"; }
 
 pinned_paths() { patch | jq -r '[.[] | select(.op == "replace") | .path] | sort | join(" ")'; }
 
