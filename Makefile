@@ -15,7 +15,11 @@ SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 KWRUN_SOURCES := $(shell find kwrun/src e2e-tests/fixtures/signer/src -name '*.rs') \
 	kwrun/Cargo.toml e2e-tests/fixtures/signer/Cargo.toml Cargo.lock
 
-.PHONY: all test unit-tests e2e-tests lint fmt clean run bench check-size kwrun
+# Real Kubewarden hosts to run the e2e suite under as well: KWCTL=/path/to/kwctl, or every
+# kwctl under ../shared/tools/kwctl/<version>/.
+KWCTLS := $(or $(KWCTL),$(wildcard $(CURDIR)/../shared/tools/kwctl/*/kwctl))
+
+.PHONY: all test unit-tests e2e-tests e2e-tests-kwctl lint fmt clean run bench check-size kwrun
 
 all: policy.wasm
 
@@ -55,9 +59,20 @@ unit-tests:
 	cargo test --profile host --workspace
 
 e2e-tests: annotated-policy.wasm
-	KWRUN_BIN=$(KWRUN) bats e2e-tests/
+	KWRUN_BIN=$(KWRUN) KWCTL= bats e2e-tests/
 
-test: check-size unit-tests e2e-tests
+# The same suite under each real kwctl found. Without one it says so and skips, unless
+# REQUIRE_KWCTL=1 (CI), which makes that a failure.
+e2e-tests-kwctl: annotated-policy.wasm
+	@if [ -z "$(strip $(KWCTLS))" ]; then \
+		echo "e2e-tests-kwctl: SKIPPED, no kwctl found (set KWCTL=/path/to/kwctl)" >&2; \
+		[ -z "$(REQUIRE_KWCTL)" ] || exit 1; exit 0; fi
+	@for kwctl in $(KWCTLS); do \
+		echo "== e2e suite under $$("$$kwctl" --version 2>/dev/null | head -n1) ($$kwctl)"; \
+		KWCTL="$$kwctl" KWRUN_BIN=$(KWRUN) bats e2e-tests/ || exit 1; \
+	done
+
+test: check-size unit-tests e2e-tests e2e-tests-kwctl
 
 run: annotated-policy.wasm
 	KWRUN_BIN=$(KWRUN) e2e-tests/demo

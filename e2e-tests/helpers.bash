@@ -58,6 +58,21 @@ evaluate() {
     "$POLICY"
 }
 
+# host_is_kwctl_older_than VERSION: true under a kwctl older than VERSION (kwrun counts as current).
+host_is_kwctl_older_than() {
+  [[ -n "${KWCTL:-}" ]] || return 1
+  local version
+  version=$("$KWCTL" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1)
+  [[ "$(printf '%s\n%s\n' "$version" "$1" | sort -V | head -n1)" != "$1" ]]
+}
+
+# skip_before_kwctl VERSION REASON: skip this test, saying why, under a kwctl older than VERSION.
+skip_before_kwctl() {
+  if host_is_kwctl_older_than "$1"; then
+    skip "needs kwctl $1 or newer ($2)"
+  fi
+}
+
 allowed() { jq -r '.allowed' <<<"$output"; }
 message() { jq -r '.status.message // ""' <<<"$output"; }
 # The decoded JSON patch, or [] when the response carries none.

@@ -3,6 +3,8 @@ setup_suite() {
   local root
   root="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
   eval "$("$root/e2e-tests/fixtures/up")"
+  local runner="${KWCTL:-${KWRUN_BIN:-$root/target/host/kwrun}}"
+  echo "# host: $("$runner" --version 2>/dev/null | head -n1) ($runner)" >&3
   export REPO_ROOT="$root"
 }
 

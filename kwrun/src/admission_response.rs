@@ -23,9 +23,9 @@ pub struct AdmissionResponse {
     pub patch: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<AdmissionStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Always present, `null` when empty, as kwctl prints it.
     pub audit_annotations: Option<BTreeMap<String, String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Always present, `null` when empty, as kwctl prints it.
     pub warnings: Option<Vec<String>>,
 }
 
@@ -113,14 +113,20 @@ mod tests {
             json!({"accepted": true, "message": null, "code": null, "mutated_object": null}),
             json!({}),
         );
-        assert_eq!(response, json!({"uid": "uid-1", "allowed": true}));
+        assert_eq!(
+            response,
+            json!({"uid": "uid-1", "allowed": true, "auditAnnotations": null, "warnings": null})
+        );
         let text = serde_json::to_string(&AdmissionResponse::from_validation(
             "u",
             &json!({}),
             serde_json::from_value(json!({"accepted": true})).unwrap(),
         ))
         .unwrap();
-        assert_eq!(text, r#"{"uid":"u","allowed":true}"#);
+        assert_eq!(
+            text,
+            r#"{"uid":"u","allowed":true,"auditAnnotations":null,"warnings":null}"#
+        );
     }
 
     #[test]
@@ -130,11 +136,13 @@ mod tests {
                 json!({"accepted": false, "message": "unsigned image", "code": 403}),
                 json!({})
             ),
-            json!({"uid": "uid-1", "allowed": false, "status": {"message": "unsigned image", "code": 403}})
+            json!({"uid": "uid-1", "allowed": false, "status": {"message": "unsigned image", "code": 403},
+                "auditAnnotations": null, "warnings": null})
         );
         assert_eq!(
             shaped(json!({"accepted": false, "message": "no"}), json!({})),
-            json!({"uid": "uid-1", "allowed": false, "status": {"message": "no"}})
+            json!({"uid": "uid-1", "allowed": false, "status": {"message": "no"},
+                "auditAnnotations": null, "warnings": null})
         );
     }
 
@@ -167,7 +175,10 @@ mod tests {
             json!({"accepted": true, "mutated_object": object.clone()}),
             object,
         );
-        assert_eq!(response, json!({"uid": "uid-1", "allowed": true}));
+        assert_eq!(
+            response,
+            json!({"uid": "uid-1", "allowed": true, "auditAnnotations": null, "warnings": null})
+        );
     }
 
     #[test]
@@ -177,7 +188,8 @@ mod tests {
                 .unwrap();
         assert_eq!(
             response,
-            json!({"uid": "u", "allowed": false, "status": {"message": "trap", "code": 500}})
+            json!({"uid": "u", "allowed": false, "status": {"message": "trap", "code": 500},
+                "auditAnnotations": null, "warnings": null})
         );
     }
 }

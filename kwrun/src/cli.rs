@@ -26,6 +26,7 @@ pub enum Command {
     Annotate(AnnotateOptions),
     HostCall(HostCallOptions),
     Help,
+    Version,
 }
 
 /// Where the policy settings come from.
@@ -143,6 +144,7 @@ pub fn parse(args: &[String]) -> Result<Command> {
         Some("annotate") => parse_annotate(&args[1..]).map(Command::Annotate),
         Some("host-call") => parse_host_call(&args[1..]).map(Command::HostCall),
         Some("-h" | "--help" | "help") => Ok(Command::Help),
+        Some("-V" | "--version") => Ok(Command::Version),
         Some(other) => bail!("unknown command {other:?}"),
         None => bail!("missing command"),
     }

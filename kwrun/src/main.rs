@@ -36,6 +36,10 @@ fn main() -> ExitCode {
             println!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
+        Command::Version => {
+            println!("kwrun {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
         Command::Annotate(options) => annotate::annotate(&options).map(|()| ExitCode::SUCCESS),
         Command::HostCall(options) => run::host_call(&options).map(|response| {
             println!("{}", String::from_utf8_lossy(&response));
@@ -43,7 +47,8 @@ fn main() -> ExitCode {
         }),
         Command::Run(options) => run::run(&options).and_then(|outcome| match outcome {
             RunOutcome::InvalidSettings(message) => {
-                eprintln!("Provided settings are not valid: {message}");
+                // kwctl's exact wording, `Error: ` prefix included.
+                eprintln!("Error: Provided settings are not valid: {message}");
                 Ok(ExitCode::from(1))
             }
             RunOutcome::Evaluated(response) => {
@@ -53,7 +58,7 @@ fn main() -> ExitCode {
         }),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("kwrun: {e:#}");
+        eprintln!("Error: {e:#}");
         ExitCode::from(1)
     })
 }
