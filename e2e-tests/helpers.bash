@@ -48,9 +48,29 @@ pem() { jq -Rs . <"$1"; }
 # The signer JSON of a pubKeys rule trusting key A.
 key_a() { echo "{\"pubKeys\": [$(pem "$KEY_A_PUB")]}"; }
 
+# The host capabilities metadata.yml declares, one per line.
+declared_capabilities() {
+  sed -n '/^hostCapabilities:/,/^[^ -]/s/^  - //p' "$REPO_ROOT/metadata.yml"
+}
+
+# Hosts that take --allowed-host-capabilities (kwrun, kwctl 1.36+) run every test with exactly
+# the declared capabilities allowed, so an undeclared call fails the suite.
+# The flag takes several values (kwctl refuses it twice), so it goes before the other flags.
+allowed_capability_flags() {
+  host_is_kwctl_older_than 1.36.0 && return 0
+  echo "--allowed-host-capabilities"
+  local capability
+  for capability in ${ALLOWED_CAPABILITIES:-$(declared_capabilities)}; do
+    echo "$capability"
+  done
+}
+
 # evaluate SETTINGS_JSON REQUEST_FILE: sets $output (stdout), $stderr and $status.
 evaluate() {
+  local -a allowed
+  mapfile -t allowed < <(allowed_capability_flags)
   run --separate-stderr "$RUNNER" run \
+    "${allowed[@]}" \
     --request-path "$2" \
     --settings-json "$1" \
     --sources-path "$SOURCES_PATH" \

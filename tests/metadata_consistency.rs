@@ -133,7 +133,8 @@ fn versions_agree_across_cargo_metadata_and_artifacthub() {
 fn metadata_declares_a_mutating_wapc_policy_with_background_audit() {
     let metadata = metadata();
     assert_eq!(metadata["mutating"], Value::Bool(true));
-    assert_eq!(metadata["contextAware"], Value::Bool(false));
+    // Not context aware: no cluster resources are read.
+    assert!(metadata.get("contextAwareResources").is_none());
     assert_eq!(metadata["executionMode"], "kubewarden-wapc");
     assert_eq!(metadata["backgroundAudit"], Value::Bool(true));
     assert_eq!(

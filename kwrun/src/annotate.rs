@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
+use crate::capability_catalog;
 use crate::execution_limit::DEFAULT_EXECUTION_TIMEOUT;
+use crate::policy_metadata::PolicyMetadata;
 use crate::policy_runtime::{HostCallHandler, PolicyInstance};
 use crate::wasm_custom_section;
 
@@ -33,9 +35,14 @@ pub fn annotate(options: &AnnotateOptions) -> Result<()> {
         ),
         None => None,
     };
+    let checked = PolicyMetadata::from_yaml(&metadata_text)
+        .with_context(|| format!("invalid metadata file {}", options.metadata.display()))?;
+    for warning in capability_warnings(&checked, &wasm)? {
+        eprintln!("warning: {warning}");
+    }
     let metadata = metadata_from_yaml(&metadata_text)
         .with_context(|| format!("invalid metadata file {}", options.metadata.display()))?;
-    let protocol_version = if is_wapc(&metadata) {
+    let protocol_version = if checked.is_wapc() {
         Some(protocol_version(&wasm)?)
     } else {
         None
@@ -48,6 +55,39 @@ pub fn annotate(options: &AnnotateOptions) -> Result<()> {
         .with_context(|| format!("cannot write {}", options.output.display()))
 }
 
+/// Where `hostCapabilities` and the capabilities the module calls differ (kwctl's two checks).
+fn capability_warnings(metadata: &PolicyMetadata, wasm: &[u8]) -> Result<Vec<String>> {
+    let used = capability_catalog::used_by(wasm)?;
+    let declared: std::collections::BTreeSet<String> = metadata
+        .host_capabilities
+        .iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let list = |set: Vec<&String>| {
+        set.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut warnings = Vec::new();
+    let undeclared: Vec<&String> = used.difference(&declared).collect();
+    if !undeclared.is_empty() {
+        warnings.push(format!(
+            "host capabilities used by the policy but not declared in metadata: {}",
+            list(undeclared)
+        ));
+    }
+    let unused: Vec<&String> = declared.difference(&used).collect();
+    if !unused.is_empty() {
+        warnings.push(format!(
+            "host capabilities declared in metadata but not detected in the policy: {}",
+            list(unused)
+        ));
+    }
+    Ok(warnings)
+}
+
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} file {}", path.display()))
 }
@@ -57,14 +97,6 @@ fn metadata_from_yaml(text: &str) -> Result<Value> {
         Value::Object(object) => Ok(Value::Object(object)),
         other => bail!("metadata must be a mapping, not {other}"),
     }
-}
-
-/// Only waPC policies have a protocol version (kwctl's default execution mode).
-fn is_wapc(metadata: &Value) -> bool {
-    metadata
-        .get("executionMode")
-        .and_then(Value::as_str)
-        .is_none_or(|mode| mode == "kubewarden-wapc")
 }
 
 /// Adds what annotate computes to the user's metadata.
@@ -139,7 +171,6 @@ mod tests {
             "rules: []\nmutating: true\nannotations:\n  io.kubewarden.policy.title: t\n",
         )
         .unwrap();
-        assert!(is_wapc(&metadata));
         let done = complete_metadata(metadata, Some("v1".into()), Some("# Usage".into())).unwrap();
         assert_eq!(
             done,
@@ -161,7 +192,6 @@ mod tests {
 
     #[test]
     fn non_wapc_policies_get_no_protocol_version() {
-        assert!(!is_wapc(&json!({"executionMode": "wasi"})));
         assert!(metadata_from_yaml("- not a mapping").is_err());
     }
 }

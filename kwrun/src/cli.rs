@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 
 use crate::annotate::AnnotateOptions;
+use crate::capability_catalog::AllowList;
 use crate::execution_limit::DEFAULT_EXECUTION_TIMEOUT;
 
 pub const USAGE: &str = "\
@@ -14,7 +15,7 @@ usage:
   kwrun run --request-path FILE|- [--settings-path FILE | --settings-json JSON]
             [--sources-path FILE] [--sigstore-trust-config FILE]
             [--docker-config-json-path FILE] [--execution-timeout SECONDS]
-            POLICY.wasm
+            [--allowed-host-capabilities PATTERN]... POLICY.wasm
   kwrun annotate -m METADATA.yml [-u README.md] -o OUT.wasm POLICY.wasm
   kwrun host-call [--sources-path FILE] [--sigstore-trust-config FILE]
             [--docker-config-json-path FILE] BINDING NAMESPACE OPERATION PAYLOAD_FILE|-
@@ -54,6 +55,8 @@ pub struct HostOptions {
     pub sources: Option<PathBuf>,
     pub sigstore_trust_config: Option<PathBuf>,
     pub docker_config: Option<PathBuf>,
+    /// `--allowed-host-capabilities`, repeatable; kwctl's default `*`.
+    pub allowed_capabilities: AllowList,
 }
 
 /// One host capability call, answered without a policy.
@@ -67,11 +70,15 @@ pub struct HostCallOptions {
     pub host: HostOptions,
 }
 
-const HOST_FLAGS: [&str; 3] = [
+const HOST_FLAGS: [&str; 4] = [
     "--sources-path",
     "--sigstore-trust-config",
     "--docker-config-json-path",
+    "--allowed-host-capabilities",
 ];
+
+/// Flags that take several values (`--flag a b c`, as clap's `num_args(0..)`) or repeat.
+const MULTI_VALUE_FLAGS: [&str; 1] = ["--allowed-host-capabilities"];
 
 /// Splits `--flag=value` and `--flag value` into (flag, value) pairs plus
 /// positional arguments.
@@ -104,11 +111,25 @@ fn split_args(args: &[String], value_flags: &[&str]) -> Result<Args> {
                 .ok_or_else(|| anyhow!("option {name} needs a value"))?,
         };
         flags.push((name.to_string(), value));
+        // Like kwctl's, a multi-value flag takes every value up to the next option.
+        if MULTI_VALUE_FLAGS.contains(&name) {
+            while let Some(more) = iter.as_slice().first().filter(|a| !a.starts_with('-')) {
+                flags.push((name.to_string(), more.clone()));
+                iter.next();
+            }
+        }
     }
     Ok(Args { flags, positional })
 }
 
 impl Args {
+    /// Every value of a repeatable flag, in order.
+    fn take_all(&mut self, name: &str) -> Vec<String> {
+        let (taken, rest): (Vec<_>, Vec<_>) = self.flags.drain(..).partition(|(n, _)| n == name);
+        self.flags = rest;
+        taken.into_iter().map(|(_, value)| value).collect()
+    }
+
     /// The value of the flag known by any of `names`; given twice is an error.
     fn take(&mut self, names: &[&str]) -> Result<Option<String>> {
         let mut found: Option<String> = None;
@@ -205,6 +226,10 @@ fn host_options(args: &mut Args) -> Result<HostOptions> {
         docker_config: args
             .take(&["--docker-config-json-path"])?
             .map(PathBuf::from),
+        allowed_capabilities: match args.take_all("--allowed-host-capabilities") {
+            patterns if patterns.is_empty() => AllowList::default(),
+            patterns => AllowList::parse(&patterns)?,
+        },
     })
 }
 
@@ -264,6 +289,7 @@ mod tests {
         let command = parse(&args(
             "run --request-path req.json --settings-path s.yml --sources-path src.yml \
              --sigstore-trust-config trust.json --docker-config-json-path cfg.json \
+             --allowed-host-capabilities oci/* crypto/v1/is_certificate_trusted \
              --execution-timeout 3 policy.wasm",
         ))
         .unwrap();
@@ -277,6 +303,11 @@ mod tests {
                     sources: Some("src.yml".into()),
                     sigstore_trust_config: Some("trust.json".into()),
                     docker_config: Some("cfg.json".into()),
+                    allowed_capabilities: AllowList::parse(&[
+                        "oci/*".into(),
+                        "crypto/v1/is_certificate_trusted".into()
+                    ])
+                    .unwrap(),
                 },
                 execution_timeout: Duration::from_secs(3),
             })

@@ -2,12 +2,15 @@
 //! them; anything kwrun does not implement is an explicit error, never a
 //! silent empty answer.
 
+use crate::capability_catalog::AllowList;
 use crate::certificate_trust;
 use crate::policy_runtime::HostCallHandler;
 use crate::sigstore_host::SigstoreVerifier;
 
 pub struct HostCapabilities {
     pub sigstore: SigstoreVerifier,
+    /// What this run lets the policy call (`--allowed-host-capabilities`).
+    pub allowed: AllowList,
 }
 
 impl HostCallHandler for HostCapabilities {
@@ -18,6 +21,10 @@ impl HostCallHandler for HostCapabilities {
         operation: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, String> {
+        let exempt = (namespace, operation) == ("tracing", "log");
+        if binding == "kubewarden" && !exempt && !self.allowed.allows(namespace, operation) {
+            return Err(AllowList::denial(namespace, operation));
+        }
         match (binding, namespace, operation) {
             ("kubewarden", "oci", "v2/verify") => self.sigstore.verify(payload),
             ("kubewarden", "oci", "v1/manifest_digest") => self.sigstore.manifest_digest(payload),

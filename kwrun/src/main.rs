@@ -5,11 +5,13 @@
 mod admission;
 mod admission_response;
 mod annotate;
+mod capability_catalog;
 mod certificate_trust;
 mod cli;
 mod docker_auth;
 mod execution_limit;
 mod host_capabilities;
+mod policy_metadata;
 mod policy_runtime;
 mod run;
 mod sigstore_host;

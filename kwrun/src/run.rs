@@ -71,7 +71,10 @@ pub fn host_capabilities_from(options: &HostOptions) -> Result<HostCapabilities>
         registry_timeout: REGISTRY_TIMEOUT,
         clock: Box::new(SystemClock),
     })?;
-    Ok(HostCapabilities { sigstore })
+    Ok(HostCapabilities {
+        sigstore,
+        allowed: options.allowed_capabilities.clone(),
+    })
 }
 
 /// `kwrun host-call`: answers one host capability call, printing the
