@@ -78,6 +78,12 @@ run: annotated-policy.wasm
 	KWRUN_BIN=$(KWRUN) e2e-tests/demo
 
 # The host profile, so clippy reuses what `make test` built instead of a second dev build.
+# artifacthub-pkg.yml's annotations are generated from metadata.yml and questions-ui.yml
+# (tests/metadata_consistency.rs fails when they drift).
+artifacthub-pkg.yml: metadata.yml questions-ui.yml
+	UPDATE_ARTIFACTHUB=1 cargo test --profile host -p verify-image-signatures --test metadata_consistency \
+		artifacthub_annotations_are_generated
+
 lint:
 	cargo clippy --profile host --workspace --all-targets -- -D warnings
 

@@ -165,6 +165,53 @@ fn metadata_rules_cover_every_workload_resource_on_create_and_update() {
     assert_eq!(covered, resources());
 }
 
+/// The `annotations:` block of artifacthub-pkg.yml as Kubewarden's tooling writes it (kwctl
+/// scaffold artifacthub), from metadata.yml and questions-ui.yml: every value a string.
+fn generated_artifacthub_annotations() -> String {
+    let metadata = metadata();
+    let indent = |text: &str| {
+        text.lines()
+            .map(|line| {
+                if line.is_empty() {
+                    String::new()
+                } else {
+                    format!("    {line}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let rules = serde_yaml::to_string(&metadata["rules"]).expect("rules serialise");
+    let mutation = if metadata["mutating"] == Value::Bool(true) { "true" } else { "false" };
+    format!(
+        "annotations:\n  kubewarden/mutation: '{mutation}'\n  kubewarden/questions-ui: |\n{}\n  kubewarden/resources: {}\n  kubewarden/rules: |\n{}\n",
+        indent(&read("questions-ui.yml")),
+        annotation(&metadata, "io.artifacthub.resources"),
+        indent(&rules),
+    )
+}
+
+/// The annotations are generated: `make artifacthub-pkg.yml` (UPDATE_ARTIFACTHUB=1) rewrites
+/// them; otherwise a file that drifted from metadata.yml or questions-ui.yml fails here.
+#[test]
+fn artifacthub_annotations_are_generated_from_metadata_and_questions() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacthub-pkg.yml");
+    let current = read("artifacthub-pkg.yml");
+    let start = current
+        .find("\nannotations:\n")
+        .expect("artifacthub-pkg.yml ends with its annotations")
+        + 1;
+    let expected = format!("{}{}", &current[..start], generated_artifacthub_annotations());
+    if std::env::var_os("UPDATE_ARTIFACTHUB").is_some() {
+        std::fs::write(&path, &expected).expect("write artifacthub-pkg.yml");
+        return;
+    }
+    assert!(
+        current == expected,
+        "artifacthub-pkg.yml annotations are out of date: run `make artifacthub-pkg.yml`"
+    );
+}
+
 #[test]
 fn artifacthub_annotations_match_metadata() {
     let metadata = metadata();
@@ -175,6 +222,9 @@ fn artifacthub_annotations_match_metadata() {
     assert_eq!(rules, metadata["rules"]);
     assert_eq!(annotation(&artifacthub, "kubewarden/mutation"), "true");
     assert_eq!(annotation(&artifacthub, "kubewarden/resources"), kinds());
+    let questions: Value = serde_yaml::from_str(annotation(&artifacthub, "kubewarden/questions-ui"))
+        .unwrap_or_else(|e| panic!("kubewarden/questions-ui is not valid YAML: {e}"));
+    assert_eq!(questions, yaml("questions-ui.yml"));
     assert_eq!(
         text(&artifacthub, "/license"),
         annotation(&metadata, "io.kubewarden.policy.license")

@@ -16,6 +16,16 @@ pub const SIGNATURES_KEY: &str = "signatures";
 pub const MODIFY_KEY: &str = "modifyImagesWithDigest";
 pub const UNMATCHED_KEY: &str = "unmatchedImages";
 pub const SKIP_KEY: &str = "skipImages";
+/// Written by the Kubewarden UI's form (questions-ui.yml, and the established policy's) to
+/// remember which signer kind it shows: accepted when it names one, and otherwise ignored.
+pub const UI_SIGNER_KIND_KEY: &str = "rule";
+const UI_SIGNER_KINDS: [&str; 5] = [
+    "PublicKey",
+    "Keyless",
+    "KeylessPrefix",
+    "GithubAction",
+    "Certificate",
+];
 
 /// What happens to an image no rule covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,8 +137,27 @@ impl Settings {
             Some(v) => strict_fields::list(v, SKIP_KEY, errors, read_skip_pattern),
             None => Some(Vec::new()),
         };
+        if let Some(kind) = top.take(UI_SIGNER_KIND_KEY) {
+            if let Some(kind) = string(kind, UI_SIGNER_KIND_KEY, errors) {
+                if !UI_SIGNER_KINDS.contains(&kind.as_str()) {
+                    errors.add(
+                        UI_SIGNER_KIND_KEY,
+                        format!(
+                            "{kind:?} is not a signer kind of the settings form (one of {}); the key only records the form's choice",
+                            UI_SIGNER_KINDS.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
         top.finish(
-            &[SIGNATURES_KEY, MODIFY_KEY, UNMATCHED_KEY, SKIP_KEY],
+            &[
+                SIGNATURES_KEY,
+                MODIFY_KEY,
+                UNMATCHED_KEY,
+                SKIP_KEY,
+                UI_SIGNER_KIND_KEY,
+            ],
             errors,
         );
         Some(Settings {
@@ -142,11 +171,17 @@ impl Settings {
 
 /// Every key a settings document may contain, at any depth, in the spelling the docs use.
 pub fn settings_keys() -> Vec<&'static str> {
-    [SIGNATURES_KEY, MODIFY_KEY, UNMATCHED_KEY, SKIP_KEY]
-        .into_iter()
-        .chain(COMMON_RULE_KEYS)
-        .chain(crate::signers::signer_settings_keys())
-        .collect()
+    [
+        SIGNATURES_KEY,
+        MODIFY_KEY,
+        UNMATCHED_KEY,
+        SKIP_KEY,
+        UI_SIGNER_KIND_KEY,
+    ]
+    .into_iter()
+    .chain(COMMON_RULE_KEYS)
+    .chain(crate::signers::signer_settings_keys())
+    .collect()
 }
 
 /// The keys every rule may carry besides its signer kind's.

@@ -159,7 +159,7 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
 #[case::empty_signatures(json!({"signatures": []}), "signatures: must not be empty")]
 #[case::signatures_not_a_list(json!({"signatures": {"image": "*"}}), "signatures: must be a list, found an object")]
 #[case::unknown_top_level(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImageWithDigest": false}),
-    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages")]
+    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages, rule")]
 #[case::modify_not_bool(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImagesWithDigest": "no"}),
     "modifyImagesWithDigest: must be true or false, found a string")]
 #[case::no_image(json!({"signatures": [{"githubActions": {"owner": "a"}}]}),
@@ -220,7 +220,7 @@ fn reports_every_problem_at_once_in_document_order() {
         errors_of(document),
         "signatures[0].keyless: must not be empty; signatures[2].image: must not be empty; \
          signatures[2].githubActions.org: unknown field; expected one of: owner, repo; \
-         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages"
+         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages, rule"
     );
 }
 
@@ -299,4 +299,33 @@ fn new_top_level_settings_default_to_todays_behaviour() {
     .unwrap();
     assert_eq!(settings.unmatched_images, UnmatchedImages::Warn);
     assert_eq!(settings.skip_images.len(), 1);
+}
+
+/// What Rancher's Kubewarden UI writes for this policy's form (questions-ui.yml): the signer-kind
+/// selector `rule` and empty optional strings inside list items.
+#[test]
+fn settings_written_by_the_ui_form_are_accepted() {
+    let settings = Settings::parse(&json!({
+        "rule": "GithubAction",
+        "modifyImagesWithDigest": true,
+        "unmatchedImages": "accept",
+        "signatures": [{"image": "ghcr.io/acme/*", "githubActions": {"owner": "acme", "repo": ""}}]
+    }))
+    .expect("the form's output is valid settings");
+    assert_eq!(
+        settings.rules[0].signer.checks(),
+        vec![SignerCheck::GithubActions {
+            owner: "acme",
+            repo: None
+        }]
+    );
+    let err = Settings::parse(
+        &json!({"rule": "Keyles", "signatures": [{"image": "*", "pubKeys": [P256_PUB]}]}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("rule: \"Keyles\" is not a signer kind of the settings form"),
+        "{err}"
+    );
 }

@@ -24,13 +24,16 @@ impl ValueSigner for GithubActions {
             checked(owner, is_valid_owner, &fields.path_of("owner"), errors,
                 "is not a valid GitHub user or organisation name (letters, digits and single inner hyphens, at most 39)")
         });
-        let repo = fields.take("repo").and_then(|v| {
+        // The settings form sends an empty repository for "any" (Rancher keeps empty strings
+        // inside list items): the same as leaving it out.
+        let repo_value = fields.take("repo").filter(|v| v.as_str() != Some(""));
+        let repo_given = repo_value.is_some();
+        let repo = repo_value.and_then(|v| {
             let path = fields.path_of("repo");
             let repo = string(v, &path, errors)?;
             checked(repo, is_valid_repo, &path, errors,
                 "is not a valid GitHub repository name (letters, digits, '.', '-', '_', at most 100)")
         });
-        let repo_given = fields.has("repo");
         fields.finish(Self::INNER_KEYS, errors);
         let owner = owner?;
         if repo_given && repo.is_none() {
