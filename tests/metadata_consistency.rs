@@ -182,7 +182,11 @@ fn generated_artifacthub_annotations() -> String {
             .join("\n")
     };
     let rules = serde_yaml::to_string(&metadata["rules"]).expect("rules serialise");
-    let mutation = if metadata["mutating"] == Value::Bool(true) { "true" } else { "false" };
+    let mutation = if metadata["mutating"] == Value::Bool(true) {
+        "true"
+    } else {
+        "false"
+    };
     format!(
         "annotations:\n  kubewarden/mutation: '{mutation}'\n  kubewarden/questions-ui: |\n{}\n  kubewarden/resources: {}\n  kubewarden/rules: |\n{}\n",
         indent(&read("questions-ui.yml")),
@@ -201,7 +205,11 @@ fn artifacthub_annotations_are_generated_from_metadata_and_questions() {
         .find("\nannotations:\n")
         .expect("artifacthub-pkg.yml ends with its annotations")
         + 1;
-    let expected = format!("{}{}", &current[..start], generated_artifacthub_annotations());
+    let expected = format!(
+        "{}{}",
+        &current[..start],
+        generated_artifacthub_annotations()
+    );
     if std::env::var_os("UPDATE_ARTIFACTHUB").is_some() {
         std::fs::write(&path, &expected).expect("write artifacthub-pkg.yml");
         return;
@@ -222,8 +230,9 @@ fn artifacthub_annotations_match_metadata() {
     assert_eq!(rules, metadata["rules"]);
     assert_eq!(annotation(&artifacthub, "kubewarden/mutation"), "true");
     assert_eq!(annotation(&artifacthub, "kubewarden/resources"), kinds());
-    let questions: Value = serde_yaml::from_str(annotation(&artifacthub, "kubewarden/questions-ui"))
-        .unwrap_or_else(|e| panic!("kubewarden/questions-ui is not valid YAML: {e}"));
+    let questions: Value =
+        serde_yaml::from_str(annotation(&artifacthub, "kubewarden/questions-ui"))
+            .unwrap_or_else(|e| panic!("kubewarden/questions-ui is not valid YAML: {e}"));
     assert_eq!(questions, yaml("questions-ui.yml"));
     assert_eq!(
         text(&artifacthub, "/license"),

@@ -15,7 +15,8 @@ usage:
   kwrun run --request-path FILE|- [--settings-path FILE | --settings-json JSON]
             [--sources-path FILE] [--sigstore-trust-config FILE]
             [--docker-config-json-path FILE] [--execution-timeout SECONDS]
-            [--allowed-host-capabilities PATTERN]... POLICY.wasm
+            [--allowed-host-capabilities PATTERN...] [--disable-wasmtime-cache]
+            POLICY.wasm
   kwrun annotate -m METADATA.yml [-u README.md] -o OUT.wasm POLICY.wasm
   kwrun host-call [--sources-path FILE] [--sigstore-trust-config FILE]
             [--docker-config-json-path FILE] BINDING NAMESPACE OPERATION PAYLOAD_FILE|-
@@ -47,6 +48,9 @@ pub struct RunOptions {
     pub host: HostOptions,
     /// Wall-clock limit on each run of policy code, host calls included.
     pub execution_timeout: Duration,
+    /// Keep compiled modules in the user's cache dir (kwctl's `--disable-wasmtime-cache`
+    /// turns that off).
+    pub module_cache: bool,
 }
 
 /// How the host capabilities reach registries and what they trust.
@@ -77,6 +81,9 @@ const HOST_FLAGS: [&str; 4] = [
     "--allowed-host-capabilities",
 ];
 
+/// Flags that take no value.
+const SWITCHES: [&str; 1] = ["--disable-wasmtime-cache"];
+
 /// Flags that take several values (`--flag a b c`, as clap's `num_args(0..)`) or repeat.
 const MULTI_VALUE_FLAGS: [&str; 1] = ["--allowed-host-capabilities"];
 
@@ -100,6 +107,13 @@ fn split_args(args: &[String], value_flags: &[&str]) -> Result<Args> {
             Some((name, value)) => (name, Some(value.to_string())),
             None => (arg.as_str(), None),
         };
+        if SWITCHES.contains(&name) && value_flags.contains(&name) {
+            if inline.is_some() {
+                bail!("option {name} takes no value");
+            }
+            flags.push((name.to_string(), String::new()));
+            continue;
+        }
         if !value_flags.contains(&name) {
             bail!("unknown option {name}");
         }
@@ -179,6 +193,7 @@ fn parse_run(args: &[String]) -> Result<RunOptions> {
         "--settings-path",
         "--settings-json",
         "--execution-timeout",
+        "--disable-wasmtime-cache",
     ];
     flags.extend(HOST_FLAGS);
     let mut args = split_args(args, &flags)?;
@@ -198,10 +213,12 @@ fn parse_run(args: &[String]) -> Result<RunOptions> {
         Some(seconds) => parse_timeout(&seconds)?,
         None => DEFAULT_EXECUTION_TIMEOUT,
     };
+    let module_cache = args.take(&["--disable-wasmtime-cache"])?.is_none();
     Ok(RunOptions {
         request,
         settings,
         execution_timeout,
+        module_cache,
         host: host_options(&mut args)?,
         policy: args.one_policy()?,
     })
@@ -310,6 +327,7 @@ mod tests {
                     .unwrap(),
                 },
                 execution_timeout: Duration::from_secs(3),
+                module_cache: true,
             })
         );
     }

@@ -11,6 +11,7 @@ mod cli;
 mod docker_auth;
 mod execution_limit;
 mod host_capabilities;
+mod module_cache;
 mod policy_metadata;
 mod policy_runtime;
 mod run;

@@ -10,13 +10,12 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use wasmtime::{
-    format_err, Caller, Config, Engine, Extern, Linker, Memory, Module, Store, TypedFunc,
-};
+use wasmtime::{format_err, Caller, Config, Engine, Extern, Linker, Memory, Store, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::execution_limit::{deadline_ticks, is_timeout, EpochTicker};
+use crate::module_cache::ModuleCache;
 
 /// Serves the guest's `__host_call`s (Kubewarden host capabilities).
 pub trait HostCallHandler: Send {
@@ -84,12 +83,20 @@ impl PolicyInstance {
         handler: Box<dyn HostCallHandler>,
         time_limit: Duration,
     ) -> Result<Self> {
+        Self::load_cached(wasm, handler, time_limit, &ModuleCache::disabled())
+    }
+
+    /// [`PolicyInstance::load`], taking the compiled module from `cache` when it has it.
+    pub fn load_cached(
+        wasm: &[u8],
+        handler: Box<dyn HostCallHandler>,
+        time_limit: Duration,
+        cache: &ModuleCache,
+    ) -> Result<Self> {
         let engine = Engine::new(Config::new().epoch_interruption(true))
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
-        let module = Module::new(&engine, wasm)
-            .map_err(anyhow::Error::from)
-            .context("cannot compile the policy module")?;
+        let module = cache.module(&engine, wasm)?;
 
         let mut linker: Linker<GuestState> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)

@@ -9,6 +9,7 @@ use crate::admission_response::{AdmissionResponse, ValidationResponse};
 use crate::cli::{HostCallOptions, HostOptions, RunOptions, SettingsSource};
 use crate::docker_auth::RegistryCredentials;
 use crate::host_capabilities::HostCapabilities;
+use crate::module_cache::ModuleCache;
 use crate::policy_runtime::{HostCallHandler, PolicyInstance};
 use crate::sigstore_host::{SigstoreSettings, SigstoreVerifier, SystemClock, REGISTRY_TIMEOUT};
 use crate::sources::Sources;
@@ -35,8 +36,14 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome> {
     let host = host_capabilities_from(&options.host)?;
     let wasm = std::fs::read(&options.policy)
         .with_context(|| format!("cannot read policy {}", options.policy.display()))?;
-    let mut policy = PolicyInstance::load(&wasm, Box::new(host), options.execution_timeout)
-        .with_context(|| format!("cannot load policy {}", options.policy.display()))?;
+    let cache = if options.module_cache {
+        ModuleCache::in_user_cache_dir()
+    } else {
+        ModuleCache::disabled()
+    };
+    let mut policy =
+        PolicyInstance::load_cached(&wasm, Box::new(host), options.execution_timeout, &cache)
+            .with_context(|| format!("cannot load policy {}", options.policy.display()))?;
 
     if let Some(message) = settings_rejection(&mut policy, &settings)? {
         return Ok(RunOutcome::InvalidSettings(message));

@@ -46,9 +46,7 @@ pub struct SigstoreSettings {
 
 pub struct SigstoreVerifier {
     runtime: tokio::runtime::Runtime,
-    client: sigstore::cosign::Client,
-    /// For manifests the policy reads itself (`oci/v1/oci_manifest`).
-    registry: oci_client::Client,
+    clients: RegistryClients,
     credentials: RegistryCredentials,
     has_trust_root: bool,
     registry_timeout: Duration,
@@ -65,16 +63,12 @@ impl SigstoreVerifier {
             },
             ..ClientConfig::default()
         };
-        let registry = oci_client::Client::new(registry_config.clone().into());
-        let builder = ClientBuilder::default().with_oci_client_config(registry_config);
-        let client = match &settings.trust {
-            Some(material) => builder
+        // A trust root that cannot be used is an error now, not at the first verification.
+        if let Some(material) = &settings.trust {
+            ClientBuilder::default()
                 .with_trust_repository(&material.trust_root())
-                .context("cannot use the Sigstore trust root")?
-                .build(),
-            None => builder.build(),
+                .context("cannot use the Sigstore trust root")?;
         }
-        .context("cannot build the cosign client")?;
         // The wasm guest runs on this thread; registry calls are driven to
         // completion here, one host call at a time.
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -83,10 +77,14 @@ impl SigstoreVerifier {
             .context("cannot start the async runtime")?;
         Ok(Self {
             runtime,
-            client,
-            registry,
-            credentials: settings.credentials,
             has_trust_root: settings.trust.is_some(),
+            clients: RegistryClients {
+                config: registry_config,
+                trust: settings.trust,
+                cosign: None,
+                registry: None,
+            },
+            credentials: settings.credentials,
             registry_timeout: settings.registry_timeout,
             cache: VerificationCache::new(settings.clock, TRUSTED_FOR),
         })
@@ -119,7 +117,7 @@ impl SigstoreVerifier {
         })?;
         let reference = parse_reference(&image)?;
         let auth = self.credentials.auth_for(reference.registry());
-        let client = &mut self.client;
+        let client = self.clients.cosign()?;
         let digest = self
             .runtime
             .block_on(bounded(
@@ -144,7 +142,7 @@ impl SigstoreVerifier {
         let reference: oci_client::Reference = image
             .parse()
             .map_err(|e| format!("invalid image reference {image:?}: {e}"))?;
-        let registry = &self.registry;
+        let registry = self.clients.registry();
         let (manifest, _digest) = self
             .runtime
             .block_on(async {
@@ -174,7 +172,7 @@ impl SigstoreVerifier {
         }
         let reference = parse_reference(&plan.image)?;
         let auth = self.credentials.auth_for(reference.registry());
-        let client = &mut self.client;
+        let client = self.clients.cosign()?;
         let timeout = self.registry_timeout;
         let (digest, layers) = self.runtime.block_on(async {
             // Resolve once, then look signatures up by that digest, so a tag
@@ -242,6 +240,39 @@ impl SigstoreVerifier {
                 found.join("; ")
             ))
         }
+    }
+}
+
+/// The registry clients, built on first use: each loads the system's TLS roots, which costs
+/// more than a whole evaluation that never reaches a registry.
+struct RegistryClients {
+    config: ClientConfig,
+    trust: Option<TrustMaterial>,
+    cosign: Option<sigstore::cosign::Client>,
+    /// For manifests the policy reads itself (`oci/v1/oci_manifest`).
+    registry: Option<oci_client::Client>,
+}
+
+impl RegistryClients {
+    fn cosign(&mut self) -> Result<&mut sigstore::cosign::Client, String> {
+        if self.cosign.is_none() {
+            let builder = ClientBuilder::default().with_oci_client_config(self.config.clone());
+            let client = match &self.trust {
+                Some(material) => builder
+                    .with_trust_repository(&material.trust_root())
+                    .and_then(|builder| builder.build()),
+                None => builder.build(),
+            }
+            .map_err(|e| format!("cannot build the cosign client: {e}"))?;
+            self.cosign = Some(client);
+        }
+        Ok(self.cosign.as_mut().expect("just built"))
+    }
+
+    fn registry(&mut self) -> &oci_client::Client {
+        let config = &self.config;
+        self.registry
+            .get_or_insert_with(|| oci_client::Client::new(config.clone().into()))
     }
 }
 
@@ -375,13 +406,10 @@ mod tests {
     fn oci_manifest_serves_the_raw_manifest_and_relays_manifest_unknown() {
         let registry = lying_registry::LyingRegistry::start(&[SHA256_ONE], SHA256_ONE);
         let mut host = host_without_trust_root();
-        host.registry = oci_client::Client::new(
-            ClientConfig {
-                protocol: ClientProtocol::HttpsExcept(vec![registry.address.clone()]),
-                ..ClientConfig::default()
-            }
-            .into(),
-        );
+        host.clients.config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(vec![registry.address.clone()]),
+            ..ClientConfig::default()
+        };
         let signatures = format!(
             "{}/app:{}.sig",
             registry.address,
