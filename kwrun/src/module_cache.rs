@@ -26,6 +26,7 @@ impl ModuleCache {
         }
     }
 
+    #[cfg(test)]
     pub fn at(dir: PathBuf) -> Self {
         ModuleCache { dir: Some(dir) }
     }
