@@ -20,14 +20,68 @@ usage:
   kwrun annotate -m METADATA.yml [-u README.md] -o OUT.wasm POLICY.wasm
   kwrun host-call [--sources-path FILE] [--sigstore-trust-config FILE]
             [--docker-config-json-path FILE] BINDING NAMESPACE OPERATION PAYLOAD_FILE|-
-            (debugging aid: serve one host capability call without a policy)";
+            (debugging aid: serve one host capability call without a policy)
+  kwrun --version
+Each command takes --help.";
+
+const HOST_FLAGS_HELP: &str = "\
+  --sources-path FILE            kwctl's sources YAML: insecure_sources lists registries
+                                 reached over plain HTTP (host or host:port)
+  --sigstore-trust-config FILE   Sigstore ClientTrustConfig JSON: Fulcio CAs and Rekor keys
+                                 that keyless and logged signatures are checked against
+  --docker-config-json-path DIR  directory holding a docker config.json with registry
+                                 credentials (a path to the file itself works too)
+  --allowed-host-capabilities PATTERN...
+                                 capabilities the policy may call: '*' (default), 'oci/*',
+                                 'oci/v1/*' or one such as 'oci/v2/verify'";
+
+pub const RUN_HELP: &str = "\
+kwrun run: evaluate one admission request with a policy, printing the AdmissionResponse JSON
+(as kwctl run does). Exit 0 when evaluated (accepted or rejected), 1 when the policy refuses
+its settings or kwrun fails.
+
+usage: kwrun run --request-path FILE|- [OPTIONS] POLICY.wasm
+
+  -r, --request-path FILE|-      AdmissionRequest or AdmissionReview JSON; - for stdin
+  -s, --settings-path FILE       policy settings, YAML or JSON
+  --settings-json JSON           policy settings inline (exclusive with --settings-path)
+  --execution-timeout SECONDS    wall-clock limit on each run of policy code (default 10)
+  --disable-wasmtime-cache       compile the module every time instead of reusing the
+                                 compiled module kept under ~/.cache/kwrun";
+
+pub const ANNOTATE_HELP: &str = "\
+kwrun annotate: check metadata.yml as Kubewarden hosts read it and embed it, with the policy's
+protocol version and an optional usage text, into a copy of the module (as kwctl annotate).
+Warns when metadata's hostCapabilities differ from the capabilities the module calls.
+
+usage: kwrun annotate -m METADATA.yml [-u README.md] -o OUT.wasm POLICY.wasm
+
+  -m, --metadata-path FILE       the policy's metadata.yml
+  -u, --usage-path FILE          markdown shown as the policy's usage
+  -o, --output-path FILE         where to write the annotated module";
+
+pub const HOST_CALL_HELP: &str = "\
+kwrun host-call: serve one host capability call without a policy and print the answer (a
+debugging aid), e.g. kwrun host-call kubewarden oci v1/manifest_digest request.json
+
+usage: kwrun host-call [OPTIONS] BINDING NAMESPACE OPERATION PAYLOAD_FILE|-";
+
+/// A command's help: its own text and the host options every command shares.
+pub fn command_help(text: &str, with_host_flags: bool) -> String {
+    if with_host_flags {
+        format!("{text}\n\nhost options:\n{HOST_FLAGS_HELP}")
+    } else {
+        text.to_string()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Run(RunOptions),
     Annotate(AnnotateOptions),
     HostCall(HostCallOptions),
-    Help,
+    /// The help text to print.
+    Help(String),
     Version,
 }
 
@@ -175,10 +229,16 @@ impl Args {
 
 pub fn parse(args: &[String]) -> Result<Command> {
     match args.first().map(String::as_str) {
+        Some(command) if args[1..].iter().any(|a| a == "--help" || a == "-h") => match command {
+            "run" => Ok(Command::Help(command_help(RUN_HELP, true))),
+            "annotate" => Ok(Command::Help(command_help(ANNOTATE_HELP, false))),
+            "host-call" => Ok(Command::Help(command_help(HOST_CALL_HELP, true))),
+            other => bail!("unknown command {other:?}"),
+        },
         Some("run") => parse_run(&args[1..]).map(Command::Run),
         Some("annotate") => parse_annotate(&args[1..]).map(Command::Annotate),
         Some("host-call") => parse_host_call(&args[1..]).map(Command::HostCall),
-        Some("-h" | "--help" | "help") => Ok(Command::Help),
+        Some("-h" | "--help" | "help") => Ok(Command::Help(USAGE.to_string())),
         Some("-V" | "--version") => Ok(Command::Version),
         Some(other) => bail!("unknown command {other:?}"),
         None => bail!("missing command"),

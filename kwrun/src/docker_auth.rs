@@ -29,6 +29,16 @@ struct DockerAuth {
 }
 
 impl RegistryCredentials {
+    /// kwctl's `--docker-config-json-path` names the directory holding `config.json` (as
+    /// `~/.docker`); a path to the file itself is accepted too.
+    pub fn from_path(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            Self::from_file(&path.join("config.json"))
+        } else {
+            Self::from_file(path)
+        }
+    }
+
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read docker config {}", path.display()))?;

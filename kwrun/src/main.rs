@@ -35,33 +35,38 @@ fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Help => {
-            println!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Command::Version => {
-            println!("kwrun {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
+        Command::Help(text) => return print_line(&text),
+        Command::Version => return print_line(&format!("kwrun {}", env!("CARGO_PKG_VERSION"))),
         Command::Annotate(options) => annotate::annotate(&options).map(|()| ExitCode::SUCCESS),
-        Command::HostCall(options) => run::host_call(&options).map(|response| {
-            println!("{}", String::from_utf8_lossy(&response));
-            ExitCode::SUCCESS
-        }),
+        Command::HostCall(options) => {
+            run::host_call(&options).map(|response| print_line(&String::from_utf8_lossy(&response)))
+        }
         Command::Run(options) => run::run(&options).and_then(|outcome| match outcome {
             RunOutcome::InvalidSettings(message) => {
                 // kwctl's exact wording, `Error: ` prefix included.
                 eprintln!("Error: Provided settings are not valid: {message}");
                 Ok(ExitCode::from(1))
             }
-            RunOutcome::Evaluated(response) => {
-                println!("{}", serde_json::to_string(&response)?);
-                Ok(ExitCode::SUCCESS)
-            }
+            RunOutcome::Evaluated(response) => Ok(print_line(&serde_json::to_string(&response)?)),
         }),
     };
     result.unwrap_or_else(|e| {
         eprintln!("Error: {e:#}");
         ExitCode::from(1)
     })
+}
+
+/// Prints one line of output. A reader that went away (`kwrun … | head -c1`) is not an error
+/// worth a panic: the output was simply not wanted.
+fn print_line(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: cannot write the output: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

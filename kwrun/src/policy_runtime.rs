@@ -93,6 +93,11 @@ impl PolicyInstance {
         time_limit: Duration,
         cache: &ModuleCache,
     ) -> Result<Self> {
+        if !wasm.starts_with(b"\0asm") {
+            return Err(anyhow!(
+                "not a WebAssembly module (no \\0asm header): build the policy with `make policy.wasm`"
+            ));
+        }
         let engine = Engine::new(Config::new().epoch_interruption(true))
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;

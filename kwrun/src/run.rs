@@ -72,7 +72,7 @@ pub fn host_capabilities_from(options: &HostOptions) -> Result<HostCapabilities>
         credentials: options
             .docker_config
             .as_deref()
-            .map(RegistryCredentials::from_file)
+            .map(RegistryCredentials::from_path)
             .transpose()?
             .unwrap_or_default(),
         registry_timeout: REGISTRY_TIMEOUT,

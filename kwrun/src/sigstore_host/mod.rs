@@ -152,7 +152,7 @@ impl SigstoreVerifier {
                 )
                 .await
                 {
-                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Ok(result) => result.map_err(|e| explain(&e)),
                     Err(_) => Err(format!(
                         "fetching the manifest: timed out after {}s",
                         self.registry_timeout.as_secs()
@@ -297,8 +297,46 @@ async fn bounded<T>(
 ) -> Result<T, String> {
     match tokio::time::timeout(limit, operation).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Ok(Err(e)) => Err(format!("{what}: {}", explain(&e))),
         Err(_) => Err(format!("{what}: timed out after {}s", limit.as_secs())),
+    }
+}
+
+/// An error with every cause it wraps (the crates' messages alone read "error sending request"
+/// for a DNS failure and a TLS mismatch alike), and the fix when the cause is a known one.
+fn explain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    let lower = text.to_ascii_lowercase();
+    let hint = if lower.contains("wrong version number")
+        || lower.contains("http/0.9")
+        || lower.contains("invalid http version")
+        || lower.contains("record layer failure")
+    {
+        Some("the registry may speak plain HTTP: list it under insecure_sources in the --sources-path file")
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        Some("the registry host name does not resolve from here")
+    } else if lower.contains("error sending request") {
+        // The sigstore crate keeps only this line of the transport error.
+        Some("the registry could not be reached: check the host name and that it listens; a registry that speaks plain HTTP must be listed under insecure_sources in the --sources-path file")
+    } else if lower.contains("connection refused") {
+        Some("nothing listens at that registry address")
+    } else if lower.contains("unauthorized") || lower.contains("denied") {
+        Some("the registry wants credentials: pass --docker-config-json-path")
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) => format!("{text} (hint: {hint})"),
+        None => text,
     }
 }
 
@@ -452,6 +490,43 @@ mod tests {
         let registry = lying_registry::LyingRegistry::start(&[&sha512], &sha512);
         let err = verify_at(&registry).unwrap_err();
         assert!(err.contains("not a sha256 digest"), "{err}");
+    }
+
+    #[test]
+    fn registry_errors_keep_their_causes_and_suggest_the_fix() {
+        #[derive(Debug)]
+        struct Cause(&'static str, Option<Box<Cause>>);
+        impl std::fmt::Display for Cause {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Cause {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1
+                    .as_deref()
+                    .map(|c| c as &(dyn std::error::Error + 'static))
+            }
+        }
+        let tls = Cause(
+            "error sending request",
+            Some(Box::new(Cause("ssl: wrong version number", None))),
+        );
+        assert_eq!(
+            explain(&tls),
+            "error sending request: ssl: wrong version number (hint: the registry may speak plain HTTP: list it under insecure_sources in the --sources-path file)"
+        );
+        let dns = Cause(
+            "error sending request",
+            Some(Box::new(Cause("dns error: failed to lookup address", None))),
+        );
+        assert!(
+            explain(&dns).ends_with("(hint: the registry host name does not resolve from here)")
+        );
+        assert_eq!(
+            explain(&Cause("manifest unknown", None)),
+            "manifest unknown"
+        );
     }
 
     #[test]
