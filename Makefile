@@ -19,9 +19,14 @@ KWRUN_SOURCES := $(shell find kwrun/src e2e-tests/fixtures/signer/src -name '*.r
 # kwctl under ../shared/tools/kwctl/<version>/.
 KWCTLS := $(or $(KWCTL),$(wildcard $(CURDIR)/../shared/tools/kwctl/*/kwctl))
 
-.PHONY: all test unit-tests e2e-tests e2e-tests-kwctl lint fmt clean run bench check-size kwrun
+.PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl lint fmt clean run bench check-size kwrun
 
 all: policy.wasm
+
+# What the build and the tests need (packages, the pinned toolchain), checked before any long
+# build; installed when run as root, else the exact command is printed.
+deps:
+	@scripts/deps
 
 # Only the cdylib is built for Wasm: the rlib crate type (for native tests) would cost ~80 KiB.
 # Panic locations name source files: the machine's paths are remapped away (a smaller module
@@ -42,10 +47,10 @@ policy.wasm: $(SOURCES)
 
 check-size: policy.wasm
 
-# Every workspace target in the host profile at once, so unit tests and the fixture signer reuse
-# this build; only rebuilt when a host-side source changed.
+# The host-side binaries (kwrun, the fixture signer) in the host profile, whose dependencies the
+# unit tests reuse; only rebuilt when a host-side source changed.
 $(KWRUN): $(KWRUN_SOURCES) $(SOURCES)
-	cargo build --profile host --workspace --all-targets
+	cargo build --profile host -p kwrun -p fixture-signer --bins
 	@touch $@
 
 kwrun: $(KWRUN)
@@ -72,9 +77,9 @@ e2e-tests-kwctl: annotated-policy.wasm
 		KWCTL="$$kwctl" KWRUN_BIN=$(KWRUN) bats e2e-tests/ || exit 1; \
 	done
 
-test: check-size unit-tests e2e-tests e2e-tests-kwctl
+test: deps check-size unit-tests e2e-tests e2e-tests-kwctl
 
-run: annotated-policy.wasm
+run: deps annotated-policy.wasm
 	KWRUN_BIN=$(KWRUN) e2e-tests/demo
 
 # The host profile, so clippy reuses what `make test` built instead of a second dev build.

@@ -9,7 +9,8 @@ setup_suite() {
 }
 
 teardown_suite() {
-  if [[ -z "${KEEP_FIXTURES:-}" ]]; then
+  # Fixtures someone brought up before the suite (fixtures/up by hand) stay up.
+  if [[ -z "${KEEP_FIXTURES:-}" && -z "${FIXTURES_REUSED:-}" ]]; then
     "$REPO_ROOT/e2e-tests/fixtures/down" >/dev/null 2>&1 || true
   fi
 }
