@@ -60,8 +60,10 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md $(KWRUN)
 
 # Native tests of every crate: the policy's logic, the kwrun host, the fixture signer. The host
 # profile shares its compiled dependencies with the kwrun and fixture-signer binaries.
+# --all-targets builds the kwrun and fixture-signer binaries too, with the same features as the
+# tests, so the e2e suite after it needs no second build of their dependencies.
 unit-tests:
-	cargo test --profile host --workspace
+	cargo test --profile host --workspace --all-targets
 
 e2e-tests: annotated-policy.wasm
 	KWRUN_BIN=$(KWRUN) KWCTL= bats e2e-tests/

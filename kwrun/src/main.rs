@@ -29,8 +29,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match cli::parse(&args) {
         Ok(command) => command,
-        Err(e) => {
-            eprintln!("kwrun: {e}\n{}", cli::USAGE);
+        Err(message) => {
+            eprint!("{message}");
             return ExitCode::from(2);
         }
     };
