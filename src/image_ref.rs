@@ -91,16 +91,7 @@ impl ImageRef {
 
     /// [`ImageRef::canonical_name`] with the tag and digest, as written in `normalised`.
     pub fn canonical(&self) -> String {
-        let mut out = self.canonical_name();
-        if let Some(tag) = &self.tag {
-            out.push(':');
-            out.push_str(tag);
-        }
-        if let Some(digest) = &self.digest {
-            out.push('@');
-            out.push_str(digest);
-        }
-        out
+        self.with_tag_and_digest(self.canonical_name())
     }
 
     /// `registry/repository`: where the image and its signatures live.
@@ -110,16 +101,20 @@ impl ImageRef {
 
     /// `registry/repository[:tag][@digest]`, the form handed to the host for verification.
     pub fn normalised(&self) -> String {
-        let mut out = self.repository_name();
+        self.with_tag_and_digest(self.repository_name())
+    }
+
+    /// `name[:tag][@digest]`.
+    fn with_tag_and_digest(&self, mut name: String) -> String {
         if let Some(tag) = &self.tag {
-            out.push(':');
-            out.push_str(tag);
+            name.push(':');
+            name.push_str(tag);
         }
         if let Some(digest) = &self.digest {
-            out.push('@');
-            out.push_str(digest);
+            name.push('@');
+            name.push_str(digest);
         }
-        out
+        name
     }
 
     /// The written reference pinned to `digest`, keeping the tag so humans can still read it.
