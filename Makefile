@@ -47,10 +47,13 @@ policy.wasm: $(SOURCES)
 
 check-size: policy.wasm
 
-# The host-side binaries (kwrun, the fixture signer) in the host profile, whose dependencies the
-# unit tests reuse; only rebuilt when a host-side source changed.
+# The host-side binaries (kwrun, the fixture signer), only rebuilt when a host-side source
+# changed. For the tests every workspace target is built at once, so the unit tests and the
+# binaries share one build (dev-dependencies change features, so building the binaries alone
+# would compile their dependencies a second time); `make run` builds only the binaries.
+KWRUN_BUILD := --workspace --all-targets
 $(KWRUN): $(KWRUN_SOURCES) $(SOURCES)
-	cargo build --profile host -p kwrun -p fixture-signer --bins
+	cargo build --profile host $(KWRUN_BUILD)
 	@touch $@
 
 kwrun: $(KWRUN)
@@ -81,6 +84,7 @@ e2e-tests-kwctl: annotated-policy.wasm
 
 test: deps check-size unit-tests e2e-tests e2e-tests-kwctl
 
+run: KWRUN_BUILD := -p kwrun -p fixture-signer --bins
 run: deps annotated-policy.wasm
 	KWRUN_BIN=$(KWRUN) e2e-tests/demo
 
