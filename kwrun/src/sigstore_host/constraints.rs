@@ -122,7 +122,6 @@ impl std::fmt::Debug for LoggedBy {
 
 impl VerificationConstraint for LoggedBy {
     fn verify(&self, layer: &SignatureLayer) -> Result<bool> {
-        use base64::Engine;
         use sigstore::cosign::bundle_content::BundleContent;
         let bundle = match &layer.bundle {
             Some(BundleContent::RekorBundle(bundle)) => bundle,
@@ -130,23 +129,8 @@ impl VerificationConstraint for LoggedBy {
             Some(BundleContent::SigstoreBundle(_)) => return Ok(true),
             None => return Ok(false),
         };
-        let logged_pem = base64::engine::general_purpose::STANDARD
-            .decode(&bundle.payload.body)
-            .ok()
-            .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
-            .and_then(|body| {
-                body.pointer("/spec/signature/publicKey/content")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_string)
-            })
-            .and_then(|content| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(content)
-                    .ok()
-            });
-        Ok(logged_pem
-            .and_then(|pem| super::layer_proof::logged_public_key(&pem).ok())
-            .is_some_and(|logged| logged.public_eq(&self.key)))
+        Ok(super::layer_proof::logged_signer(bundle)
+            .is_ok_and(|logged| logged.public_eq(&self.key)))
     }
 }
 

@@ -96,8 +96,8 @@ struct HashedRekordKey {
     content: String,
 }
 
-/// The logged body must be this layer's: its payload hash, its signature, and its signer.
-fn check_logged(layer: &SignatureLayer, bundle: &Bundle, signature: &str) -> Result<(), String> {
+/// The hashedrekord entry a classic Rekor bundle says was logged.
+fn logged_entry(bundle: &Bundle) -> Result<HashedRekord, String> {
     let body = BASE64
         .decode(&bundle.payload.body)
         .map_err(|e| format!("its Rekor bundle body is not base64: {e}"))?;
@@ -106,6 +106,24 @@ fn check_logged(layer: &SignatureLayer, bundle: &Bundle, signature: &str) -> Res
     if entry.kind != "hashedrekord" || entry.spec.data.hash.algorithm != "sha256" {
         return Err("its Rekor bundle does not log a sha256 hashedrekord entry".to_string());
     }
+    Ok(entry)
+}
+
+/// The public key of the signer a classic Rekor bundle logged (its certificate's or its own).
+pub fn logged_signer(bundle: &Bundle) -> Result<PKey<Public>, String> {
+    logged_signer_of(&logged_entry(bundle)?)
+}
+
+fn logged_signer_of(entry: &HashedRekord) -> Result<PKey<Public>, String> {
+    let logged_pem = BASE64
+        .decode(&entry.spec.signature.public_key.content)
+        .map_err(|e| format!("its Rekor bundle's public key is not base64: {e}"))?;
+    logged_public_key(&logged_pem)
+}
+
+/// The logged body must be this layer's: its payload hash, its signature, and its signer.
+fn check_logged(layer: &SignatureLayer, bundle: &Bundle, signature: &str) -> Result<(), String> {
+    let entry = logged_entry(bundle)?;
     let payload_hash = hex::encode(openssl::sha::sha256(&layer.raw_data));
     if !entry
         .spec
@@ -122,10 +140,7 @@ fn check_logged(layer: &SignatureLayer, bundle: &Bundle, signature: &str) -> Res
         (Ok(logged), Ok(own)) if logged == own => {}
         _ => return Err("its Rekor bundle logs another signature".to_string()),
     }
-    let logged_pem = BASE64
-        .decode(&entry.spec.signature.public_key.content)
-        .map_err(|e| format!("its Rekor bundle's public key is not base64: {e}"))?;
-    let logged_key = logged_public_key(&logged_pem)?;
+    let logged_key = logged_signer_of(&entry)?;
     match &layer.certificate_signature {
         Some(certificate) => {
             let own_key = public_key(&certificate.verification_key)?;
@@ -153,7 +168,7 @@ fn check_logged(layer: &SignatureLayer, bundle: &Bundle, signature: &str) -> Res
 }
 
 /// The public key of a logged PEM certificate or PEM public key.
-pub fn logged_public_key(pem: &[u8]) -> Result<PKey<Public>, String> {
+fn logged_public_key(pem: &[u8]) -> Result<PKey<Public>, String> {
     if let Ok(certificate) = X509::from_pem(pem) {
         return certificate
             .public_key()
