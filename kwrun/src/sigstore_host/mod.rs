@@ -136,12 +136,11 @@ impl SigstoreVerifier {
     pub fn oci_manifest(&mut self, payload: &[u8]) -> Result<Vec<u8>, String> {
         let image: String = serde_json::from_slice(payload)
             .map_err(|e| format!("invalid OCI manifest request (expected a JSON string): {e}"))?;
-        let reference = parse_reference(&image)?;
-        let auth: oci_client::secrets::RegistryAuth =
-            (&self.credentials.auth_for(reference.registry())).into();
         let reference: oci_client::Reference = image
             .parse()
             .map_err(|e| format!("invalid image reference {image:?}: {e}"))?;
+        let auth: oci_client::secrets::RegistryAuth =
+            (&self.credentials.auth_for(reference.registry())).into();
         let registry = self.clients.registry();
         let (manifest, _digest) = self
             .runtime
