@@ -9,6 +9,7 @@ use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use serde_json::Value;
 
 use crate::host::SigstoreHost;
+use crate::image_pattern::ImageSpellings;
 use crate::image_ref::{Digest, ImageRef};
 use crate::messages::{self, describe_object, rejection, ImageFailure};
 use crate::settings::{RuleId, Settings, UnmatchedImages};
@@ -107,17 +108,20 @@ impl<'a> AdmissionPlan<'a> {
                         Err("image must be a string".to_string()),
                     ),
                 };
-                let skipped = image
-                    .as_ref()
-                    .is_ok_and(|image| settings.skip_images.iter().any(|skip| skip.skips(image)));
-                let rules = match &image {
-                    Ok(_) if skipped => Vec::new(),
-                    Ok(image) => settings
+                let spellings = image.as_ref().ok().map(ImageSpellings::of);
+                let skipped = spellings.as_ref().is_some_and(|spellings| {
+                    settings
+                        .skip_images
+                        .iter()
+                        .any(|skip| skip.skips(spellings))
+                });
+                let rules = match (&image, &spellings) {
+                    (Ok(image), Some(spellings)) if !skipped => settings
                         .rules_with_ids()
-                        .filter(|(_, rule)| rule.image.covers(image))
+                        .filter(|(_, rule)| rule.image.covers(spellings))
                         .map(|(id, _)| (id, verifications.add(image, id)))
                         .collect(),
-                    Err(_) => Vec::new(),
+                    _ => Vec::new(),
                 };
                 PlannedField {
                     field,

@@ -63,23 +63,49 @@ impl ImagePattern {
     ///   ignores the tag) or no tag at all;
     /// - it names a digest that matches the image's, or the image has none (its tag may point
     ///   there).
-    pub fn covers(&self, image: &ImageRef) -> bool {
-        let references = [
-            image.written().to_string(),
-            image.normalised(),
-            image.canonical(),
-        ];
+    pub fn covers(&self, image: &ImageSpellings<'_>) -> bool {
         if self
             .whole
             .iter()
-            .any(|glob| references.iter().any(|r| glob.matches(r)))
+            .any(|glob| image.references.iter().any(|r| glob.matches(r)))
         {
             return true;
         }
-        let names = [image.canonical_name(), image.repository_name()];
         self.split.iter().any(|split| {
-            names.iter().any(|name| split.repository.matches(name)) && split.version.admits(image)
+            image
+                .names
+                .iter()
+                .any(|name| split.repository.matches(name))
+                && split.version.admits(image.image)
         })
+    }
+}
+
+/// The strings an image is matched by, worked out once per image however many rules and skip
+/// patterns look at it.
+pub struct ImageSpellings<'a> {
+    image: &'a ImageRef,
+    /// The whole reference as written, normalised and canonical.
+    references: [String; 3],
+    /// `registry/repository`, canonical and normalised.
+    names: [String; 2],
+}
+
+impl<'a> ImageSpellings<'a> {
+    pub fn of(image: &'a ImageRef) -> Self {
+        ImageSpellings {
+            references: [
+                image.written().to_string(),
+                image.normalised(),
+                image.canonical(),
+            ],
+            names: [image.canonical_name(), image.repository_name()],
+            image,
+        }
+    }
+
+    fn canonical(&self) -> &str {
+        &self.references[2]
     }
 }
 
@@ -108,8 +134,8 @@ impl SkipPattern {
         })
     }
 
-    pub fn skips(&self, image: &ImageRef) -> bool {
-        self.glob.matches(&image.canonical())
+    pub fn skips(&self, image: &ImageSpellings<'_>) -> bool {
+        self.glob.matches(image.canonical())
     }
 }
 
@@ -334,7 +360,7 @@ mod tests {
     fn covers(#[case] pattern: &str, #[case] image: &str, #[case] expected: bool) {
         let image = ImageRef::parse(image).unwrap();
         assert_eq!(
-            ImagePattern::new(pattern).covers(&image),
+            ImagePattern::new(pattern).covers(&ImageSpellings::of(&image)),
             expected,
             "{pattern} vs {image:?}"
         );
@@ -410,7 +436,9 @@ mod tests {
     ) {
         let image = ImageRef::parse(image).unwrap();
         assert_eq!(
-            SkipPattern::parse(pattern).unwrap().skips(&image),
+            SkipPattern::parse(pattern)
+                .unwrap()
+                .skips(&ImageSpellings::of(&image)),
             skipped,
             "{pattern} vs {image:?}"
         );
