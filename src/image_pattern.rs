@@ -194,11 +194,6 @@ pub fn canonical_patterns(pattern: &str) -> Vec<String> {
     }
 }
 
-/// The one canonical form of a pattern without globs in a single Docker Hub component.
-pub fn canonical_pattern(pattern: &str) -> String {
-    canonical_patterns(pattern).swap_remove(0)
-}
-
 /// Refuses a pattern that no valid image reference could match, saying how to fix it.
 fn check_can_match(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
@@ -302,7 +297,7 @@ mod tests {
     #[case("localhost:5000/*", "localhost:5000/*")]
     #[case("*", "docker.io/library/*")]
     fn canonicalises_patterns_like_references(#[case] pattern: &str, #[case] expected: &str) {
-        assert_eq!(canonical_pattern(pattern), expected);
+        assert_eq!(canonical_patterns(pattern)[0], expected);
     }
 
     #[rstest]

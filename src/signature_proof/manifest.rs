@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use base64ct::{Base64, Encoding};
 use serde::Deserialize;
 
+use crate::image_ref::is_well_formed_digest;
+
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
@@ -63,21 +65,11 @@ fn layer(descriptor: Descriptor) -> Result<SignatureLayer, String> {
 
 /// `sha256:<64 lower-case hex>` → the 32 bytes.
 fn sha256_of(digest: &str) -> Option<[u8; 32]> {
-    let hex = digest.strip_prefix("sha256:")?;
-    if hex.len() != 64 {
-        return None;
-    }
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|_| is_well_formed_digest(digest))?;
     let mut bytes = [0u8; 32];
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        let pair = hex.get(2 * i..2 * i + 2)?;
-        if !pair
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return None;
-        }
-        *byte = u8::from_str_radix(pair, 16).ok()?;
-    }
+    hex::decode_to_slice(hex, &mut bytes).ok()?;
     Some(bytes)
 }
 

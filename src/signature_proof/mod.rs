@@ -120,7 +120,7 @@ fn check_logged(
 ) -> Result<Vec<u8>, String> {
     let name = &layer.digest;
     let entry = logged_entry(bundle).map_err(|e| format!("layer {name}: {e}"))?;
-    if entry.payload_sha256 != hex(&layer.payload_sha256) {
+    if entry.payload_sha256 != hex::encode(layer.payload_sha256) {
         return Err(format!(
             "layer {name}'s Rekor bundle logs another payload (sha256:{})",
             entry.payload_sha256
@@ -204,15 +204,6 @@ fn der(certificate: &Certificate) -> Result<Vec<u8>, String> {
     certificate
         .to_der()
         .map_err(|e| format!("cannot encode a certificate: {e}"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
-        .map(char::from)
-        .collect()
 }
 
 #[cfg(test)]

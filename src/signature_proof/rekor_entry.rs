@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(
             entry,
             LoggedEntry {
-                payload_sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+                payload_sha256: hex::encode(digest),
                 signature: b"sig".to_vec(),
                 public_key_pem: "PEM".to_string(),
             }

@@ -19,11 +19,7 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 pub fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{}", hex(&sha256(data)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("sha256:{}", hex::encode(sha256(data)))
 }
 
 /// A private key of one of the kinds cosign signs with.
@@ -112,7 +108,7 @@ pub fn rekor_bundle(payload_sha256: &[u8; 32], signature: &[u8], public_key_pem:
         "apiVersion": "0.0.1",
         "kind": "hashedrekord",
         "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": hex(payload_sha256)}},
+            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(payload_sha256)}},
             "signature": {
                 "content": Base64::encode_string(signature),
                 "publicKey": {"content": Base64::encode_string(public_key_pem.as_bytes())},
