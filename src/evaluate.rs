@@ -153,7 +153,7 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
     let failure = |rule: Option<RuleId>, reason: String| ImageFailure {
         path: planned.field.path.clone(),
         image: planned.written.clone(),
-        rule: rule.map(|id| messages::rule_label(id, settings.rule(id).signer.kind())),
+        rule: rule.map(|id| messages::rule_label(id, settings)),
         reason,
     };
     let image = match &planned.image {
@@ -288,7 +288,7 @@ fn audit(
                     let rules: Vec<String> = planned
                         .verifications
                         .iter()
-                        .map(|(id, _)| messages::rule_label(*id, settings.rule(*id).signer.kind()))
+                        .map(|(id, _)| messages::rule_label(*id, settings))
                         .collect();
                     messages::verified_by(&rules, digest)
                 }

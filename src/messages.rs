@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::image_ref::Digest;
-use crate::settings::{RuleId, SIGNATURES_KEY};
+use crate::settings::{RuleId, Settings, SIGNATURES_KEY};
 
 /// Why one image field was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +38,13 @@ pub fn describe_object(kind: &str, object: &Value, request_namespace: &str) -> S
     }
 }
 
-/// How a rule reads in a rejection: `signatures[2] (keyless)`.
-pub fn rule_label(rule: RuleId, kind: &str) -> String {
-    format!("{SIGNATURES_KEY}[{}] ({kind})", rule.0)
+/// How a rule reads in rejections and the audit record: `signatures[2] (keyless)`.
+pub fn rule_label(rule: RuleId, settings: &Settings) -> String {
+    format!(
+        "{SIGNATURES_KEY}[{}] ({})",
+        rule.0,
+        settings.rule(rule).signer.kind()
+    )
 }
 
 pub fn rules_disagree(verified: &Digest, first: &Digest) -> String {
