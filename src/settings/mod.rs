@@ -44,13 +44,6 @@ impl UnmatchedImages {
         ("warn", UnmatchedImages::Warn),
         ("reject", UnmatchedImages::Reject),
     ];
-
-    pub fn name(self) -> &'static str {
-        Self::CHOICES
-            .iter()
-            .find(|(_, choice)| *choice == self)
-            .map_or("accept", |(name, _)| name)
-    }
 }
 
 #[derive(Debug)]
@@ -150,16 +143,7 @@ impl Settings {
                 }
             }
         }
-        top.finish(
-            &[
-                SIGNATURES_KEY,
-                MODIFY_KEY,
-                UNMATCHED_KEY,
-                SKIP_KEY,
-                UI_SIGNER_KIND_KEY,
-            ],
-            errors,
-        );
+        top.finish(&TOP_LEVEL_KEYS, errors);
         Some(Settings {
             rules: rules?,
             modify_images_with_digest: modify?,
@@ -171,18 +155,21 @@ impl Settings {
 
 /// Every key a settings document may contain, at any depth, in the spelling the docs use.
 pub fn settings_keys() -> Vec<&'static str> {
-    [
-        SIGNATURES_KEY,
-        MODIFY_KEY,
-        UNMATCHED_KEY,
-        SKIP_KEY,
-        UI_SIGNER_KIND_KEY,
-    ]
-    .into_iter()
-    .chain(COMMON_RULE_KEYS)
-    .chain(crate::signers::signer_settings_keys())
-    .collect()
+    TOP_LEVEL_KEYS
+        .into_iter()
+        .chain(COMMON_RULE_KEYS)
+        .chain(crate::signers::signer_settings_keys())
+        .collect()
 }
+
+/// The keys a settings document may have at its top level.
+const TOP_LEVEL_KEYS: [&str; 5] = [
+    SIGNATURES_KEY,
+    MODIFY_KEY,
+    UNMATCHED_KEY,
+    SKIP_KEY,
+    UI_SIGNER_KIND_KEY,
+];
 
 /// The keys every rule may carry besides its signer kind's.
 const COMMON_RULE_KEYS: [&str; 2] = ["image", "annotations"];
