@@ -5,6 +5,9 @@ CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 RAW_WASM := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/verify_image_signatures.wasm
 KWRUN := $(CARGO_TARGET_DIR)/host/kwrun
+POLICY_BENCH := $(CARGO_TARGET_DIR)/host/policy-bench
+# The established verify-image-signatures policy, the thing to beat (see ../shared/anchors).
+ESTABLISHED_WASM ?= $(CURDIR)/../shared/anchors/established-verify-image-signatures-1.0.11.wasm
 # Every policy server downloads it: 400 KiB at most.
 SIZE_BUDGET := 409600
 # Rust >= 1.87 emits these features for wasm32-wasip1; Debian's wasm-opt needs them enabled.
@@ -57,6 +60,13 @@ $(KWRUN): $(KWRUN_SOURCES) $(SOURCES)
 	@touch $@
 
 kwrun: $(KWRUN)
+
+# Guest time per `validate`, this policy against the established one, same requests, same
+# instant fake host, interleaved in one process (kwrun/src/bin/policy-bench.rs); see
+# docs/performance.md.
+bench: policy.wasm $(KWRUN)
+	@[ -f "$(ESTABLISHED_WASM)" ] || { echo "bench: $(ESTABLISHED_WASM) not found (set ESTABLISHED_WASM)" >&2; exit 1; }
+	$(POLICY_BENCH) policy.wasm $(ESTABLISHED_WASM)
 
 annotated-policy.wasm: policy.wasm metadata.yml README.md $(KWRUN)
 	$(KWRUN) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm

@@ -36,8 +36,8 @@ pub fn is_timeout(error: &wasmtime::Error) -> bool {
     matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt))
 }
 
-/// Advances `engine`'s epoch every tick until dropped, so only a call in
-/// progress is timed and no thread outlives it.
+/// Advances `engine`'s epoch every tick until dropped, so no thread outlives
+/// the instance it times (each call sets its own deadline from the current epoch).
 pub struct EpochTicker {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,

@@ -2,24 +2,7 @@
 //! waPC Kubewarden policy with wasmtime and serves the Kubewarden host
 //! capabilities with real Sigstore verification.
 
-mod admission;
-mod admission_response;
-mod annotate;
-mod capability_catalog;
-mod certificate_trust;
-mod cli;
-mod docker_auth;
-mod execution_limit;
-mod host_capabilities;
-mod module_cache;
-mod policy_metadata;
-mod policy_runtime;
-mod run;
-mod sigstore_host;
-mod sources;
-mod trust_config;
-mod wasm_custom_section;
-
+use kwrun::{annotate, cli, run};
 use std::process::ExitCode;
 
 use cli::Command;
