@@ -95,40 +95,73 @@ struct AdmissionPlan<'a> {
     verifications: VerificationPlan,
 }
 
+/// What the settings make of one written image string: its reference, whether it is skipped,
+/// and the verifications of its rules.
+#[derive(Clone)]
+struct ImagePlan {
+    image: Result<ImageRef, String>,
+    skipped: bool,
+    verifications: Vec<(RuleId, VerificationId)>,
+}
+
+impl ImagePlan {
+    fn new(written: &str, settings: &Settings, verifications: &mut VerificationPlan) -> Self {
+        let image = ImageRef::parse(written).map_err(|e| e.to_string());
+        let spellings = image.as_ref().ok().map(ImageSpellings::of);
+        let skipped = spellings.as_ref().is_some_and(|spellings| {
+            settings
+                .skip_images
+                .iter()
+                .any(|skip| skip.skips(spellings))
+        });
+        let rules = match (&image, &spellings) {
+            (Ok(image), Some(spellings)) if !skipped => settings
+                .rules_with_ids()
+                .filter(|(_, rule)| rule.image.covers(spellings))
+                .map(|(id, _)| (id, verifications.add(image, id)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        ImagePlan {
+            image,
+            skipped,
+            verifications: rules,
+        }
+    }
+}
+
 impl<'a> AdmissionPlan<'a> {
     fn new(fields: &'a [ImageField<'a>], settings: &Settings) -> Self {
         let mut verifications = VerificationPlan::default();
+        // Pods repeat images (sidecars, one image in many containers): each distinct string is
+        // parsed and matched once.
+        let mut planned_images: BTreeMap<&str, ImagePlan> = BTreeMap::new();
         let fields = fields
             .iter()
             .map(|field| {
-                let (written, image) = match field.value.as_str() {
-                    Some(s) => (s.to_string(), ImageRef::parse(s).map_err(|e| e.to_string())),
+                let (written, plan) = match field.value.as_str() {
+                    Some(s) => {
+                        let plan = planned_images
+                            .entry(s)
+                            .or_insert_with(|| ImagePlan::new(s, settings, &mut verifications))
+                            .clone();
+                        (s.to_string(), plan)
+                    }
                     None => (
                         field.value.to_string(),
-                        Err("image must be a string".to_string()),
+                        ImagePlan {
+                            image: Err("image must be a string".to_string()),
+                            skipped: false,
+                            verifications: Vec::new(),
+                        },
                     ),
-                };
-                let spellings = image.as_ref().ok().map(ImageSpellings::of);
-                let skipped = spellings.as_ref().is_some_and(|spellings| {
-                    settings
-                        .skip_images
-                        .iter()
-                        .any(|skip| skip.skips(spellings))
-                });
-                let rules = match (&image, &spellings) {
-                    (Ok(image), Some(spellings)) if !skipped => settings
-                        .rules_with_ids()
-                        .filter(|(_, rule)| rule.image.covers(spellings))
-                        .map(|(id, _)| (id, verifications.add(image, id)))
-                        .collect(),
-                    _ => Vec::new(),
                 };
                 PlannedField {
                     field,
                     written,
-                    image,
-                    skipped,
-                    verifications: rules,
+                    image: plan.image,
+                    skipped: plan.skipped,
+                    verifications: plan.verifications,
                 }
             })
             .collect();
@@ -258,7 +291,7 @@ fn report(
     } else {
         let mut mutated = request.object.clone();
         for (pointer, pinned) in pins {
-            if let Some(slot) = mutated.pointer_mut(pointer) {
+            if let Some(slot) = slot_mut(&mut mutated, pointer) {
                 *slot = Value::String(pinned);
             }
         }
@@ -271,31 +304,53 @@ fn report(
     }
 }
 
+/// `Value::pointer_mut` without its two allocations per token for unescaping: pointers made by
+/// `image_fields` hold field names and indices, with nothing to unescape.
+fn slot_mut<'v>(value: &'v mut Value, pointer: &str) -> Option<&'v mut Value> {
+    if pointer.contains('~') {
+        return value.pointer_mut(pointer);
+    }
+    pointer
+        .split('/')
+        .skip(1)
+        .try_fold(value, |value, token| match value {
+            Value::Object(map) => map.get_mut(token),
+            Value::Array(list) => token.parse::<usize>().ok().and_then(|i| list.get_mut(i)),
+            _ => None,
+        })
+}
+
 /// One audit annotation whose value maps each image field to what the policy did with it.
 fn audit(
     settings: &Settings,
     fields: &[PlannedField<'_>],
     verdicts: &[FieldVerdict],
 ) -> BTreeMap<String, String> {
+    // Fields with the same image have the same outcome: it is written once per image.
+    let mut outcomes: BTreeMap<&str, String> = BTreeMap::new();
     let record: serde_json::Map<String, Value> = fields
         .iter()
         .zip(verdicts)
         .map(|(planned, verdict)| {
-            let outcome = match verdict {
-                FieldVerdict::Skipped => "skipped".to_string(),
-                FieldVerdict::Unmatched => "unmatched".to_string(),
-                FieldVerdict::Verified(digest) => {
-                    let rules: Vec<String> = planned
-                        .verifications
-                        .iter()
-                        .map(|(id, _)| messages::rule_label(*id, settings))
-                        .collect();
-                    messages::verified_by(&rules, digest)
-                }
-                // Not reached on acceptance; kept total so a new verdict cannot go unrecorded.
-                FieldVerdict::Failed(_) => "failed".to_string(),
-            };
-            (planned.field.path.clone(), Value::String(outcome))
+            let outcome =
+                outcomes
+                    .entry(planned.written.as_str())
+                    .or_insert_with(|| match verdict {
+                        FieldVerdict::Skipped => "skipped".to_string(),
+                        FieldVerdict::Unmatched => "unmatched".to_string(),
+                        FieldVerdict::Verified(digest) => {
+                            let rules: Vec<String> = planned
+                                .verifications
+                                .iter()
+                                .map(|(id, _)| messages::rule_label(*id, settings))
+                                .collect();
+                            messages::verified_by(&rules, digest)
+                        }
+                        // Not reached on acceptance; kept total so a new verdict cannot go
+                        // unrecorded.
+                        FieldVerdict::Failed(_) => "failed".to_string(),
+                    });
+            (planned.field.path.clone(), Value::String(outcome.clone()))
         })
         .collect();
     if record.is_empty() {

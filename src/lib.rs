@@ -17,10 +17,15 @@ mod test_host;
 pub mod verification;
 pub mod workload;
 
-use kubewarden_policy_sdk::request::ValidationRequest;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use kubewarden_policy_sdk::{protocol_version_guest, reject_request};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use wapc_guest::{register_function, CallResult};
 
@@ -35,9 +40,43 @@ pub extern "C" fn wapc_init() {
     register_function("protocol_version", protocol_version_guest);
 }
 
+/// What `validate` receives: the admission request, and the settings left as raw JSON text so
+/// that settings seen before are recognised without being read again.
+#[derive(Deserialize)]
+struct ValidationPayload<'a> {
+    request: KubernetesAdmissionRequest,
+    /// Absent or `null` when the policy has no settings.
+    #[serde(borrow)]
+    settings: Option<&'a RawValue>,
+}
+
+thread_local! {
+    /// The settings of the last request, by their exact JSON text. A policy server keeps one
+    /// instance for many requests with the same settings, so reading them (PEM keys,
+    /// patterns) once instead of per request is most of a small request's work.
+    static LAST_SETTINGS: RefCell<Option<(String, Rc<Settings>)>> = const { RefCell::new(None) };
+}
+
+/// The settings written as `raw`, read once per distinct text.
+fn settings_of(raw: Option<&RawValue>) -> Result<Rc<Settings>, String> {
+    let text = raw.map_or("null", RawValue::get);
+    let cached = LAST_SETTINGS.with_borrow(|last| {
+        last.as_ref()
+            .filter(|(last_text, _)| last_text == text)
+            .map(|(_, settings)| Rc::clone(settings))
+    });
+    if let Some(settings) = cached {
+        return Ok(settings);
+    }
+    let document: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let settings = Rc::new(Settings::parse(&document).map_err(|e| e.to_string())?);
+    LAST_SETTINGS.set(Some((text.to_string(), Rc::clone(&settings))));
+    Ok(settings)
+}
+
 fn validate(payload: &[u8]) -> CallResult {
-    let request: ValidationRequest<Value> = match serde_json::from_slice(payload) {
-        Ok(request) => request,
+    let payload: ValidationPayload = match serde_json::from_slice(payload) {
+        Ok(payload) => payload,
         Err(e) => {
             return reject_request(
                 Some(format!("cannot read the admission request: {e}")),
@@ -48,7 +87,7 @@ fn validate(payload: &[u8]) -> CallResult {
         }
     };
     // The host validated these settings at load time; failing here would mean it did not.
-    let settings = match Settings::parse(&request.settings) {
+    let settings = match settings_of(payload.settings) {
         Ok(settings) => settings,
         Err(errors) => {
             return reject_request(
@@ -59,7 +98,7 @@ fn validate(payload: &[u8]) -> CallResult {
             )
         }
     };
-    respond(admit(&request.request, &settings, &KubewardenHost))
+    respond(admit(&payload.request, &settings, &KubewardenHost))
 }
 
 /// The SDK's response for an admission: the decision, and on acceptance the warnings and
@@ -98,4 +137,49 @@ fn validate_settings(payload: &[u8]) -> CallResult {
         message: outcome.err(),
     };
     Ok(serde_json::to_vec(&response)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    /// Settings text with one rule and `extra` top-level fields.
+    fn settings_text(extra: &str) -> Box<RawValue> {
+        let rule =
+            serde_json::json!({"image": "*", "pubKeys": [pem_material::test_material::P256_PUB]});
+        raw(&format!(r#"{{"signatures": [{rule}]{extra}}}"#))
+    }
+
+    #[test]
+    fn settings_are_read_once_per_distinct_text() {
+        let accept = settings_text(r#", "unmatchedImages": "accept""#);
+        let reject = settings_text(r#", "unmatchedImages": "reject""#);
+        let first = settings_of(Some(&accept)).unwrap();
+        let again = settings_of(Some(&accept)).unwrap();
+        assert!(Rc::ptr_eq(&first, &again));
+        let other = settings_of(Some(&reject)).unwrap();
+        assert!(!Rc::ptr_eq(&first, &other));
+        assert_eq!(other.unmatched_images, settings::UnmatchedImages::Reject);
+    }
+
+    #[test]
+    fn invalid_settings_are_reported_and_not_remembered() {
+        let valid = settings_text("");
+        let invalid = settings_text(r#", "modifyImagesWithDigest": "yes""#);
+        let before = settings_of(Some(&valid)).unwrap();
+        let error = settings_of(Some(&invalid)).unwrap_err();
+        assert!(error.contains("modifyImagesWithDigest"), "{error}");
+        assert!(Rc::ptr_eq(&before, &settings_of(Some(&valid)).unwrap()));
+    }
+
+    #[test]
+    fn absent_settings_read_as_null() {
+        let absent = settings_of(None).map(|_| ());
+        let null = settings_of(Some(&raw("null"))).map(|_| ());
+        assert_eq!(absent, null);
+    }
 }

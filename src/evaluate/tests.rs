@@ -696,3 +696,45 @@ mod unmatched_and_skipped {
         }
     }
 }
+
+#[test]
+fn containers_sharing_an_image_are_each_pinned_and_recorded() {
+    let containers: Vec<Value> = (0..3)
+        .map(|i| json!({"name": format!("c{i}"), "image": "ghcr.io/acme/app:v1"}))
+        .collect();
+    let mut request = pod_with_image("ghcr.io/acme/app:v1");
+    request.object["spec"]["containers"] = Value::Array(containers);
+    let host = FakeHost::trusting();
+    let admission = admit(&request, &pub_keys_for("ghcr.io/*"), &host);
+    let Decision::Mutate(object) = admission.decision else {
+        panic!("expected a mutation, got {:?}", admission.decision);
+    };
+    for i in 0..3 {
+        assert_eq!(
+            object["spec"]["containers"][i]["image"],
+            format!("ghcr.io/acme/app:v1@{DIGEST_A}")
+        );
+    }
+    assert_eq!(host.call_log().len(), 1);
+    let record: BTreeMap<String, String> =
+        serde_json::from_str(&admission.audit_annotations[IMAGES_AUDIT_KEY]).unwrap();
+    assert_eq!(record.len(), 3);
+    assert!(record.values().all(|outcome| outcome.contains(DIGEST_A)));
+}
+
+#[rstest]
+#[case("/spec/containers/1/image", Some("b"))]
+#[case("/spec/containers/9/image", None)]
+#[case("/spec/containers/x/image", None)]
+#[case("/spec/containers/0/image/deeper", None)]
+#[case("/spec/a~1b", Some("slash"))]
+#[case("/spec/t~0x", Some("tilde"))]
+fn slots_are_found_by_pointer(#[case] pointer: &str, #[case] found: Option<&str>) {
+    let mut object = json!({"spec": {
+        "containers": [{"image": "a"}, {"image": "b"}],
+        "a/b": "slash",
+        "t~x": "tilde"
+    }});
+    let slot = slot_mut(&mut object, pointer).map(|slot| slot.as_str().unwrap().to_string());
+    assert_eq!(slot.as_deref(), found);
+}
