@@ -22,7 +22,7 @@ KWRUN_SOURCES := $(shell find kwrun/src e2e-tests/fixtures/signer/src -name '*.r
 # kwctl under ../shared/tools/kwctl/<version>/.
 KWCTLS := $(or $(KWCTL),$(wildcard $(CURDIR)/../shared/tools/kwctl/*/kwctl))
 
-.PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl lint fmt clean run bench check-size kwrun
+.PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl lint fmt clean run bench fuzz check-size kwrun
 
 all: policy.wasm
 
@@ -67,6 +67,19 @@ kwrun: $(KWRUN)
 bench: policy.wasm $(KWRUN)
 	@[ -f "$(ESTABLISHED_WASM)" ] || { echo "bench: $(ESTABLISHED_WASM) not found (set ESTABLISHED_WASM)" >&2; exit 1; }
 	$(POLICY_BENCH) policy.wasm $(ESTABLISHED_WASM)
+
+# Fuzzing (nightly + cargo-fuzz, outside the default build): every target for FUZZ_SECONDS
+# each, starting from the committed seeds; a crash stops the run and leaves its input under
+# fuzz/artifacts/<target>/ (commit it as a regression test). See docs/fuzzing.md.
+FUZZ_TARGETS ?= settings image_ref validate
+FUZZ_SECONDS ?= 600
+fuzz:
+	@command -v cargo-fuzz >/dev/null || { echo "fuzz: cargo install cargo-fuzz (needs a nightly toolchain)" >&2; exit 1; }
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$target && \
+		cargo +nightly fuzz run -O $$target corpus/$$target seeds/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 annotated-policy.wasm: policy.wasm metadata.yml README.md $(KWRUN)
 	$(KWRUN) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm

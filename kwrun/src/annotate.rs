@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::capability_catalog;
 use crate::execution_limit::DEFAULT_EXECUTION_TIMEOUT;
 use crate::policy_metadata::PolicyMetadata;
-use crate::policy_runtime::{HostCallHandler, PolicyInstance};
+use crate::policy_runtime::{Deadline, HostCallHandler, PolicyInstance};
 use crate::wasm_custom_section;
 
 pub const METADATA_SECTION: &str = "io.kubewarden.metadata";
@@ -133,6 +133,7 @@ impl HostCallHandler for NoHostCapabilities {
         namespace: &str,
         operation: &str,
         _: &[u8],
+        _: Deadline,
     ) -> Result<Vec<u8>, String> {
         Err(format!(
             "host capability {binding}/{namespace}/{operation} is not available while annotating"

@@ -4,7 +4,7 @@
 
 use crate::capability_catalog::AllowList;
 use crate::certificate_trust;
-use crate::policy_runtime::HostCallHandler;
+use crate::policy_runtime::{Deadline, HostCallHandler};
 use crate::sigstore_host::SigstoreVerifier;
 
 pub struct HostCapabilities {
@@ -20,15 +20,20 @@ impl HostCallHandler for HostCapabilities {
         namespace: &str,
         operation: &str,
         payload: &[u8],
+        deadline: Deadline,
     ) -> Result<Vec<u8>, String> {
         let exempt = (namespace, operation) == ("tracing", "log");
         if binding == "kubewarden" && !exempt && !self.allowed.allows(namespace, operation) {
             return Err(AllowList::denial(namespace, operation));
         }
         match (binding, namespace, operation) {
-            ("kubewarden", "oci", "v2/verify") => self.sigstore.verify(payload),
-            ("kubewarden", "oci", "v1/manifest_digest") => self.sigstore.manifest_digest(payload),
-            ("kubewarden", "oci", "v1/oci_manifest") => self.sigstore.oci_manifest(payload),
+            ("kubewarden", "oci", "v2/verify") => self.sigstore.verify(payload, deadline),
+            ("kubewarden", "oci", "v1/manifest_digest") => {
+                self.sigstore.manifest_digest(payload, deadline)
+            }
+            ("kubewarden", "oci", "v1/oci_manifest") => {
+                self.sigstore.oci_manifest(payload, deadline)
+            }
             ("kubewarden", "crypto", "v1/is_certificate_trusted") => {
                 certificate_trust::is_certificate_trusted(payload, chrono::Utc::now())
             }
@@ -72,6 +77,48 @@ fn policy_log_line(payload: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A whole evaluation against a registry that never answers: the policy's host call comes
+    /// back with the reason before the policy's time limit, so the policy still answers
+    /// (here: forwards the host's error), instead of kwrun hanging or the guest being killed.
+    #[test]
+    fn one_time_limit_bounds_an_evaluation_waiting_for_a_registry() {
+        use crate::policy_runtime::tests::forwarding_guest;
+        use crate::policy_runtime::PolicyInstance;
+        use crate::sigstore_host::{misbehaving_registry, SigstoreSettings, SystemClock};
+
+        let registry = misbehaving_registry::start(misbehaving_registry::Misbehaviour::Silent);
+        let sigstore = SigstoreVerifier::new(SigstoreSettings {
+            trust: None,
+            sources: crate::sources::Sources {
+                insecure_sources: vec![registry.clone()],
+            },
+            credentials: Default::default(),
+            registry_timeout: crate::sigstore_host::REGISTRY_TIMEOUT,
+            clock: Box::new(SystemClock),
+        })
+        .unwrap();
+        let host = HostCapabilities {
+            sigstore,
+            allowed: AllowList::default(),
+        };
+        let limit = std::time::Duration::from_secs(2);
+        let mut policy = PolicyInstance::load(&forwarding_guest(), Box::new(host), limit).unwrap();
+        let request = serde_json::json!({"type": "SigstorePubKeyVerify",
+            "image": format!("{registry}/app:v1"),
+            "pub_keys": [crate::sigstore_host::plan::tests::public_key_pem()], "annotations": null});
+        let started = std::time::Instant::now();
+        let answer = policy
+            .call("v2/verify", request.to_string().as_bytes())
+            .expect("the guest answers within its limit");
+        let took = started.elapsed();
+        let answer = String::from_utf8(answer).unwrap();
+        assert!(
+            answer.contains("no answer within the policy's time limit of 2s"),
+            "{answer}"
+        );
+        assert!(took < limit, "took {took:?}");
+    }
 
     #[test]
     fn log_events_become_one_readable_line() {

@@ -14,19 +14,22 @@ use wasmtime::{format_err, Caller, Config, Engine, Extern, Linker, Memory, Store
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::WasiCtxBuilder;
 
+pub use crate::execution_limit::Deadline;
 use crate::execution_limit::{deadline_ticks, is_timeout, EpochTicker};
 use crate::module_cache::ModuleCache;
 
 /// Serves the guest's `__host_call`s (Kubewarden host capabilities).
 pub trait HostCallHandler: Send {
-    /// Answers one call; an `Err` message is handed to the guest as the host
-    /// error, which the Kubewarden SDK surfaces to the policy.
+    /// Answers one call by `deadline` (the end of the guest call making it); an `Err`
+    /// message is handed to the guest as the host error, which the Kubewarden SDK surfaces to
+    /// the policy.
     fn host_call(
         &mut self,
         binding: &str,
         namespace: &str,
         operation: &str,
         payload: &[u8],
+        deadline: Deadline,
     ) -> std::result::Result<Vec<u8>, String>;
 }
 
@@ -60,6 +63,8 @@ struct GuestState {
     guest_error: Option<String>,
     host_response: Vec<u8>,
     host_error: String,
+    /// The end of the guest call in progress.
+    deadline: Deadline,
 }
 
 /// An instantiated and initialised policy, ready for `call`.
@@ -126,6 +131,7 @@ impl PolicyInstance {
             guest_error: None,
             host_response: Vec::new(),
             host_error: String::new(),
+            deadline: Deadline::after(time_limit),
         };
         let mut store = Store::new(&engine, state);
         // Instantiation may run a wasm start function, so it is timed too.
@@ -193,6 +199,7 @@ impl PolicyInstance {
             state.request = (operation.as_bytes().to_vec(), payload.to_vec());
             state.guest_response = None;
             state.guest_error = None;
+            state.deadline = Deadline::after(self.time_limit);
         }
         // The deadline is relative to the engine's current epoch, so each
         // call gets the whole limit.
@@ -341,10 +348,13 @@ fn link_wapc_imports(linker: &mut Linker<GuestState>) -> Result<()> {
                 let state = caller.data_mut();
                 state.host_response.clear();
                 state.host_error.clear();
-                match state
-                    .handler
-                    .host_call(&binding, &namespace, &operation, &payload)
-                {
+                match state.handler.host_call(
+                    &binding,
+                    &namespace,
+                    &operation,
+                    &payload,
+                    state.deadline,
+                ) {
                     Ok(response) => {
                         state.host_response = response;
                         Ok(1)
@@ -459,6 +469,7 @@ pub(crate) mod tests {
             namespace: &str,
             operation: &str,
             payload: &[u8],
+            _: Deadline,
         ) -> std::result::Result<Vec<u8>, String> {
             if operation == "fail" {
                 return Err("host says no".to_string());
@@ -474,8 +485,13 @@ pub(crate) mod tests {
     /// Short enough for fast tests, long enough for the guests that do end.
     const TEST_LIMIT: Duration = Duration::from_millis(200);
 
+    /// [`FORWARDING_GUEST`], compiled.
+    pub(crate) fn forwarding_guest() -> Vec<u8> {
+        wat::parse_str(FORWARDING_GUEST).unwrap()
+    }
+
     fn guest() -> PolicyInstance {
-        let wasm = wat::parse_str(FORWARDING_GUEST).unwrap();
+        let wasm = forwarding_guest();
         PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_LIMIT).unwrap()
     }
 

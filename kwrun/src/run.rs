@@ -10,7 +10,7 @@ use crate::cli::{HostCallOptions, HostOptions, RunOptions, SettingsSource};
 use crate::docker_auth::RegistryCredentials;
 use crate::host_capabilities::HostCapabilities;
 use crate::module_cache::ModuleCache;
-use crate::policy_runtime::{HostCallHandler, PolicyInstance};
+use crate::policy_runtime::{Deadline, HostCallHandler, PolicyInstance};
 use crate::sigstore_host::{SigstoreSettings, SigstoreVerifier, SystemClock, REGISTRY_TIMEOUT};
 use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
@@ -94,6 +94,8 @@ pub fn host_call(options: &HostCallOptions) -> Result<Vec<u8>> {
         &options.namespace,
         &options.operation,
         &payload,
+        // No policy is running: the call has what a registry step may take.
+        Deadline::after(REGISTRY_TIMEOUT),
     )
     .map_err(|e| {
         anyhow::anyhow!(
@@ -162,7 +164,14 @@ mod tests {
     struct NoHost;
 
     impl HostCallHandler for NoHost {
-        fn host_call(&mut self, _: &str, _: &str, _: &str, _: &[u8]) -> Result<Vec<u8>, String> {
+        fn host_call(
+            &mut self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &[u8],
+            _: Deadline,
+        ) -> Result<Vec<u8>, String> {
             Err("no host capabilities in this test".to_string())
         }
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use kwrun::policy_runtime::{HostCallHandler, PolicyInstance};
+use kwrun::policy_runtime::{Deadline, HostCallHandler, PolicyInstance};
 use serde_json::{json, Value};
 
 /// The key every rule trusts: any well-formed key does, the fake host never checks it.
@@ -40,6 +40,7 @@ impl HostCallHandler for InstantHost {
         namespace: &str,
         operation: &str,
         _payload: &[u8],
+        _deadline: Deadline,
     ) -> Result<Vec<u8>, String> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         match (binding, namespace, operation) {

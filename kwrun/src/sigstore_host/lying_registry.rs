@@ -31,7 +31,7 @@ struct Content {
     blobs: BTreeMap<String, Vec<u8>>,
 }
 
-fn sha256_digest(bytes: &[u8]) -> String {
+pub(super) fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(openssl::sha::sha256(bytes)))
 }
 
@@ -141,7 +141,7 @@ impl Content {
     }
 }
 
-fn not_found(code: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub(super) fn not_found(code: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let body = serde_json::json!({"errors": [{"code": code, "message": code.to_lowercase().replace('_', " ")}]});
     (
         404,

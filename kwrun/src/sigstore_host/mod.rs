@@ -7,7 +7,9 @@ pub mod constraints;
 mod layer_proof;
 #[cfg(test)]
 mod lying_registry;
-mod plan;
+#[cfg(test)]
+pub(crate) mod misbehaving_registry;
+pub(crate) mod plan;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use sigstore::cosign::{ClientBuilder, CosignCapabilities};
 use sigstore::registry::{ClientConfig, ClientProtocol, OciReference};
 
 use crate::docker_auth::RegistryCredentials;
+use crate::execution_limit::{Deadline, HostTime};
 use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
 pub use cache::{Clock, SystemClock, VerificationCache, TRUSTED_FOR};
@@ -92,7 +95,7 @@ impl SigstoreVerifier {
 
     /// `kubewarden/oci/v2/verify`: `{"is_trusted":true,"digest":…}` or the
     /// reason the image is not trusted.
-    pub fn verify(&mut self, payload: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn verify(&mut self, payload: &[u8], deadline: Deadline) -> Result<Vec<u8>, String> {
         if let Some(response) = self.cache.get(payload) {
             return Ok(response);
         }
@@ -101,7 +104,7 @@ impl SigstoreVerifier {
         let plan =
             plan(request).map_err(|e| format!("invalid sigstore verification request: {e}"))?;
         let digest = self
-            .check(&plan)
+            .check(&plan, deadline)
             .map_err(|e| format!("image {}: {e}", plan.image))?;
         let response = serde_json::json!({"is_trusted": true, "digest": digest});
         let response = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
@@ -111,20 +114,23 @@ impl SigstoreVerifier {
 
     /// `kubewarden/oci/v1/manifest_digest`: payload is a JSON string (the
     /// image), reply `{"digest":…}`.
-    pub fn manifest_digest(&mut self, payload: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn manifest_digest(
+        &mut self,
+        payload: &[u8],
+        deadline: Deadline,
+    ) -> Result<Vec<u8>, String> {
         let image: String = serde_json::from_slice(payload).map_err(|e| {
             format!("invalid manifest digest request (expected a JSON string): {e}")
         })?;
         let reference = parse_reference(&image)?;
         let auth = self.credentials.auth_for(reference.registry());
         let client = self.clients.cosign()?;
+        let step = Step::new(deadline, self.registry_timeout);
         let digest = self
             .runtime
-            .block_on(bounded(
-                self.registry_timeout,
-                "resolving the manifest digest",
-                async { client.triangulate(&reference, &auth).await },
-            ))
+            .block_on(step.bounded("resolving the manifest digest", async {
+                client.triangulate(&reference, &auth).await
+            }))
             .map_err(|e| format!("image {image}: {e}"))?
             .1;
         serde_json::to_vec(&serde_json::json!({"digest": digest})).map_err(|e| e.to_string())
@@ -133,7 +139,7 @@ impl SigstoreVerifier {
     /// `kubewarden/oci/v1/oci_manifest`: payload is a JSON string (the reference), reply the
     /// manifest exactly as the registry served it. A missing manifest is the registry's own
     /// error (`… manifest unknown`), as kwctl relays it.
-    pub fn oci_manifest(&mut self, payload: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn oci_manifest(&mut self, payload: &[u8], deadline: Deadline) -> Result<Vec<u8>, String> {
         let image: String = serde_json::from_slice(payload)
             .map_err(|e| format!("invalid OCI manifest request (expected a JSON string): {e}"))?;
         let reference: oci_client::Reference = image
@@ -142,28 +148,21 @@ impl SigstoreVerifier {
         let auth: oci_client::secrets::RegistryAuth =
             (&self.credentials.auth_for(reference.registry())).into();
         let registry = self.clients.registry();
+        let step = Step::new(deadline, self.registry_timeout);
         let (manifest, _digest) = self
             .runtime
-            .block_on(async {
-                match tokio::time::timeout(
-                    self.registry_timeout,
-                    registry.pull_manifest_raw(&reference, &auth, MANIFEST_MEDIA_TYPES),
-                )
-                .await
-                {
-                    Ok(result) => result.map_err(|e| explain(&e)),
-                    Err(_) => Err(format!(
-                        "fetching the manifest: timed out after {}s",
-                        self.registry_timeout.as_secs()
-                    )),
-                }
-            })
+            .block_on(step.run("fetching the manifest", async {
+                registry
+                    .pull_manifest_raw(&reference, &auth, MANIFEST_MEDIA_TYPES)
+                    .await
+                    .map_err(|e| explain(&e))
+            }))
             .map_err(|e| format!("image {image}: {e}"))?;
         Ok(manifest.to_vec())
     }
 
     /// Returns the verified manifest digest, or why the image is not trusted.
-    fn check(&mut self, plan: &SignerDemands) -> Result<String, String> {
+    fn check(&mut self, plan: &SignerDemands, deadline: Deadline) -> Result<String, String> {
         if let (Some(reason), false) = (plan.needs_trust_root, self.has_trust_root) {
             return Err(format!(
                 "no Sigstore trust root configured ({reason}); pass --sigstore-trust-config"
@@ -172,13 +171,13 @@ impl SigstoreVerifier {
         let reference = parse_reference(&plan.image)?;
         let auth = self.credentials.auth_for(reference.registry());
         let client = self.clients.cosign()?;
-        let timeout = self.registry_timeout;
+        let registry_timeout = self.registry_timeout;
         let (digest, layers) = self.runtime.block_on(async {
             // Resolve once, then look signatures up by that digest, so a tag
             // moved meanwhile cannot pair one image's digest with another's
             // signatures.
-            let (signature_image, digest) =
-                bounded(timeout, "resolving the manifest digest", async {
+            let (signature_image, digest) = Step::new(deadline, registry_timeout)
+                .bounded("resolving the manifest digest", async {
                     client.triangulate(&reference, &auth).await
                 })
                 .await?;
@@ -187,10 +186,11 @@ impl SigstoreVerifier {
                 reference.repository().to_string(),
                 digest.clone(),
             );
-            let layers = bounded(timeout, "fetching signatures", async {
-                client.trusted_signature_layers(&auth, &pinned).await
-            })
-            .await?;
+            let layers = Step::new(deadline, registry_timeout)
+                .bounded("fetching signatures", async {
+                    client.trusted_signature_layers(&auth, &pinned).await
+                })
+                .await?;
             if layers.is_empty() {
                 return Err(format!(
                     "no verifiable signatures found for {digest} (looked for {signature_image})"
@@ -288,16 +288,48 @@ fn parse_reference(image: &str) -> Result<OciReference, String> {
     OciReference::from_str(image).map_err(|e| format!("invalid image reference {image:?}: {e}"))
 }
 
-/// Runs one registry operation with a deadline; a timeout is a failure.
-async fn bounded<T>(
-    limit: Duration,
-    what: &str,
-    operation: impl std::future::Future<Output = sigstore::errors::Result<T>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(limit, operation).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("{what}: {}", explain(&e))),
-        Err(_) => Err(format!("{what}: timed out after {}s", limit.as_secs())),
+/// One registry operation: it gets what is left of the evaluation's budget, at most its own
+/// cap, and running out of either is a failure.
+struct Step {
+    deadline: Deadline,
+    time: HostTime,
+}
+
+impl Step {
+    /// Timed from now: steps run one after another, each with what is left.
+    fn new(deadline: Deadline, cap: Duration) -> Self {
+        Step {
+            deadline,
+            time: deadline.for_host(cap),
+        }
+    }
+
+    async fn run<T>(
+        &self,
+        what: &str,
+        operation: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        if self.time.limit.is_zero() {
+            return Err(self.deadline.exceeded(self.time, what));
+        }
+        match tokio::time::timeout(self.time.limit, operation).await {
+            Ok(result) => result,
+            Err(_) => Err(self.deadline.exceeded(self.time, what)),
+        }
+    }
+
+    /// [`Step::run`] for the sigstore crate's operations, their errors explained.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        operation: impl std::future::Future<Output = sigstore::errors::Result<T>>,
+    ) -> Result<T, String> {
+        self.run(what, async {
+            operation
+                .await
+                .map_err(|e| format!("{what}: {}", explain(&e)))
+        })
+        .await
     }
 }
 
@@ -380,6 +412,11 @@ fn describe_layer(layer: &SignatureLayer) -> String {
 mod tests {
     use super::*;
 
+    /// A budget no test reaches: these tests are about answers, not time.
+    fn budget() -> Deadline {
+        Deadline::after(Duration::from_secs(60))
+    }
+
     #[test]
     fn layers_are_described_by_signer_and_annotations() {
         let layer = constraints::tests::layer(
@@ -425,7 +462,7 @@ mod tests {
         let request = serde_json::json!({"type": "SigstorePubKeyVerify",
             "image": format!("{}/app:v1", registry.address),
             "pub_keys": [registry.public_key_pem], "annotations": null});
-        let response = host.verify(request.to_string().as_bytes())?;
+        let response = host.verify(request.to_string().as_bytes(), budget())?;
         let response: serde_json::Value = serde_json::from_slice(&response).unwrap();
         Ok(response["digest"].as_str().unwrap().to_string())
     }
@@ -453,7 +490,10 @@ mod tests {
             SHA256_ONE.replace(':', "-")
         );
         let manifest = host
-            .oci_manifest(serde_json::to_string(&signatures).unwrap().as_bytes())
+            .oci_manifest(
+                serde_json::to_string(&signatures).unwrap().as_bytes(),
+                budget(),
+            )
             .unwrap();
         let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
         assert_eq!(
@@ -462,11 +502,14 @@ mod tests {
         );
         let missing = format!("{}/app:sha256-{}.sig", registry.address, "9".repeat(64));
         let err = host
-            .oci_manifest(serde_json::to_string(&missing).unwrap().as_bytes())
+            .oci_manifest(
+                serde_json::to_string(&missing).unwrap().as_bytes(),
+                budget(),
+            )
             .unwrap_err();
         // The policy tells "no classic signatures" from a failure by these words, as kwctl's.
         assert!(err.contains("manifest unknown"), "{err}");
-        assert!(host.oci_manifest(b"not json").is_err());
+        assert!(host.oci_manifest(b"not json", budget()).is_err());
     }
 
     #[test]
@@ -533,7 +576,9 @@ mod tests {
         let mut host = host_without_trust_root();
         let request = serde_json::json!({"type": "SigstoreKeylessVerify", "image": "127.0.0.1:1/app:1",
             "keyless": [{"issuer": "https://idp", "subject": "a@b"}], "annotations": null});
-        let err = host.verify(request.to_string().as_bytes()).unwrap_err();
+        let err = host
+            .verify(request.to_string().as_bytes(), budget())
+            .unwrap_err();
         assert!(err.contains("no Sigstore trust root configured"), "{err}");
     }
 
@@ -544,10 +589,66 @@ mod tests {
         // Port 1 on loopback: nothing listens there.
         let request = serde_json::json!({"type": "SigstorePubKeyVerify", "image": "127.0.0.1:1/app:1",
             "pub_keys": [key], "annotations": null});
-        let err = host.verify(request.to_string().as_bytes()).unwrap_err();
+        let err = host
+            .verify(request.to_string().as_bytes(), budget())
+            .unwrap_err();
         assert!(
             err.starts_with("image 127.0.0.1:1/app:1: resolving the manifest digest"),
             "{err}"
+        );
+    }
+
+    /// Asks a host with the default 30 s registry timeout to verify `address/app:v1` with a
+    /// key, within a budget of `budget`; returns the answer and how long it took.
+    fn verify_within(address: &str, budget: Duration) -> (Result<Vec<u8>, String>, Duration) {
+        let mut host = SigstoreVerifier::new(SigstoreSettings {
+            trust: None,
+            sources: Sources {
+                insecure_sources: vec![address.to_string()],
+            },
+            credentials: RegistryCredentials::default(),
+            registry_timeout: REGISTRY_TIMEOUT,
+            clock: Box::new(SystemClock),
+        })
+        .unwrap();
+        let request = serde_json::json!({"type": "SigstorePubKeyVerify",
+            "image": format!("{address}/app:v1"),
+            "pub_keys": [plan::tests::public_key_pem()], "annotations": null});
+        let started = std::time::Instant::now();
+        let answer = host.verify(request.to_string().as_bytes(), Deadline::after(budget));
+        (answer, started.elapsed())
+    }
+
+    #[rstest::rstest]
+    #[case::down(misbehaving_registry::down(), "resolving the manifest digest")]
+    #[case::silent(
+        misbehaving_registry::start(misbehaving_registry::Misbehaviour::Silent),
+        "no answer within the policy's time limit of 1.5s"
+    )]
+    #[case::trickling(
+        misbehaving_registry::start(misbehaving_registry::Misbehaviour::Trickling),
+        "no answer within the policy's time limit of 1.5s"
+    )]
+    #[case::garbage_manifests(
+        misbehaving_registry::start(misbehaving_registry::Misbehaviour::GarbageManifests),
+        "no verifiable signatures found"
+    )]
+    #[case::oversized_signature(
+        misbehaving_registry::start(misbehaving_registry::Misbehaviour::OversizedSignature),
+        "fetching signatures: no answer within the policy's time limit of 1.5s"
+    )]
+    fn a_misbehaving_registry_is_not_verified_within_the_budget(
+        #[case] address: String,
+        #[case] reason: &str,
+    ) {
+        let budget = Duration::from_millis(1500);
+        let (answer, took) = verify_within(&address, budget);
+        let error = answer.expect_err("a misbehaving registry must not verify");
+        assert!(error.contains(reason), "{error}");
+        // The host keeps a reserve of the budget for the guest, so it ends before it.
+        assert!(
+            took < budget,
+            "took {took:?} of a {budget:?} budget: {error}"
         );
     }
 }

@@ -1,0 +1,37 @@
+//! Image references: parsing never panics; normalising is idempotent (the normalised and
+//! canonical spellings parse back to themselves); pinning keeps the name; a rule pattern covers
+//! an image's normalised spelling exactly when it covers the image as written.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use verify_image_signatures::image_pattern::{ImagePattern, ImageSpellings};
+use verify_image_signatures::image_ref::ImageRef;
+
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // The first line is a rule pattern, the rest the image.
+    let (pattern, written) = text.split_once('\n').unwrap_or(("*", text));
+    let Ok(image) = ImageRef::parse(written) else {
+        return;
+    };
+    let normalised = image.normalised();
+    let again = ImageRef::parse(&normalised).expect("a normalised reference parses");
+    assert_eq!(again.normalised(), normalised);
+    let canonical = ImageRef::parse(&image.canonical()).expect("a canonical reference parses");
+    assert_eq!(canonical.canonical(), image.canonical());
+    assert_eq!(again.canonical_name(), image.canonical_name());
+
+    let pinned = ImageRef::parse(&image.pinned_to(DIGEST)).expect("a pinned reference parses");
+    assert_eq!(pinned.digest(), Some(DIGEST));
+    assert_eq!(pinned.canonical_name(), image.canonical_name());
+
+    if let Ok(pattern) = ImagePattern::parse(pattern) {
+        let as_written = pattern.covers(&ImageSpellings::of(&image));
+        let as_normalised = pattern.covers(&ImageSpellings::of(&again));
+        assert_eq!(as_written, as_normalised, "{written:?} vs {normalised:?}");
+    }
+});
