@@ -92,6 +92,15 @@ gha() { jq -cn --arg o "$1" --arg r "$2" '{githubActions: {owner: $o, repo: $r}}
   fi
 }
 
+@test "v3 forgeries: a bundle naming this image with a copied certificate and log entry, or a genuine bundle copied from another image, is rejected" {
+  for image in "$IMAGE_V3_FORGED" "$IMAGE_V3_COPIED"; do
+    evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")")" "$(request pod_generated_name.json "$image")"
+    assert_rejected
+    assert_message_contains "failed signatures[0] (keyless)"
+    assert_no_patch
+  done
+}
+
 @test "mixed image (classic and v3 signatures): the classic signature admits it under every host" {
   evaluate "$(settings_for "$REGISTRY/*" "$(prefix "$KEYLESS_ISSUER" "$KEYLESS_URL_PREFIX")")" "$(request pod_generated_name.json "$IMAGE_MIXED")"
   assert_accepted

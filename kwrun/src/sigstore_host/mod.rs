@@ -197,7 +197,7 @@ impl SigstoreVerifier {
             .await?;
             if layers.is_empty() {
                 return Err(format!(
-                    "no verifiable signatures found for {digest} (looked for {signature_image})"
+                    "no verifiable signatures found for {digest} (looked for classic signatures at {signature_image} and for cosign v3 bundles among the image's OCI referrers)"
                 ));
             }
             Ok((digest, layers))
