@@ -136,9 +136,12 @@ impl<'h> SignatureManifests<'h> {
             .entry(reference.clone())
             .or_insert_with(|| self.host.oci_manifest(&reference));
         match manifest {
+            // Classic signatures, alone or beside v3 bundles: every classic layer must hold up
+            // whichever signature the host matched, since an attacker can add layers.
             Ok(Some(manifest)) => prove(manifest, demand),
             // No classic signatures: the host verified a cosign v3 bundle (an OCI referrer),
-            // whose log entry it does tie to the signature.
+            // whose log entry it ties to the signature (sigstore 0.15, the first crate to read
+            // v3; kwrun checks it again). Hosts on older crates never trust a v3-only image.
             Ok(None) => Ok(()),
             Err(e) => Err(format!("its signature manifest could not be read: {e}")),
         }

@@ -1,8 +1,9 @@
 //! What the `sigstore` crate leaves unchecked on classic (`.sig`) signature layers, checked
 //! before any signer constraint sees them: the layer must name the one digest kwrun resolved,
 //! a keyless certificate's key must have made the layer's signature, and a Rekor bundle must
-//! log this layer's payload, signature and signer. A layer that fails is dropped, with the
-//! reason kept for the error message.
+//! log this layer's payload, signature and signer. Cosign v3 bundle layers (OCI referrers) are
+//! held to the same rules: the crate checks them today, and kwrun does not depend on that
+//! staying true. A layer that fails is dropped, with the reason kept for the error message.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -55,10 +56,103 @@ fn check(layer: &SignatureLayer, digest: &str) -> Result<(), String> {
             .map_err(|_| "it has a signature its certificate's key did not make".to_string())?;
     }
     match &layer.bundle {
-        Some(BundleContent::RekorBundle(bundle)) => check_logged(layer, bundle, signature),
-        // Cosign v3 bundles: the crate ties the log entry to the signature itself.
-        Some(BundleContent::SigstoreBundle(_)) | None => Ok(()),
+        Some(BundleContent::RekorBundle(bundle)) => {
+            let entry = logged_entry(bundle)?;
+            let logged = LoggedSignature {
+                log: "its Rekor bundle",
+                payload_sha256: &entry.spec.data.hash.value,
+                signature: &entry.spec.signature.content,
+                signer_pem: &entry.spec.signature.public_key.content,
+            };
+            check_logged(layer, &layer.raw_data, &logged, signature)
+        }
+        Some(BundleContent::SigstoreBundle(tlog_entry)) => {
+            let entry = logged_dsse_entry(&tlog_entry.canonicalized_body)?;
+            let [logged_signature] = entry.spec.signatures.as_slice() else {
+                return Err(format!(
+                    "its v3 bundle's log entry records {} signatures, not one",
+                    entry.spec.signatures.len()
+                ));
+            };
+            let logged = LoggedSignature {
+                log: "its v3 bundle's log entry",
+                payload_sha256: &entry.spec.payload_hash.value,
+                signature: &logged_signature.signature,
+                signer_pem: &logged_signature.verifier,
+            };
+            // The layer's signed bytes are the DSSE encoding; the log hashes the payload inside.
+            check_logged(layer, dsse_payload(&layer.raw_data)?, &logged, signature)
+        }
+        None => Ok(()),
     }
+}
+
+/// What a log entry says was signed, by what, by whom (base64 fields as logged).
+struct LoggedSignature<'a> {
+    /// How the error message names the entry's source.
+    log: &'static str,
+    payload_sha256: &'a str,
+    signature: &'a str,
+    signer_pem: &'a str,
+}
+
+/// Rekor's dsse entry (v0.0.1), as far as it binds payload, signature and signer.
+#[derive(Deserialize)]
+struct DsseEntry {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    spec: DsseSpec,
+}
+
+#[derive(Deserialize)]
+struct DsseSpec {
+    #[serde(rename = "payloadHash")]
+    payload_hash: HashedRekordHash,
+    signatures: Vec<DsseLoggedSignature>,
+}
+
+#[derive(Deserialize)]
+struct DsseLoggedSignature {
+    signature: String,
+    verifier: String,
+}
+
+fn logged_dsse_entry(body: &[u8]) -> Result<DsseEntry, String> {
+    let entry: DsseEntry = serde_json::from_slice(body)
+        .map_err(|e| format!("its v3 bundle's log entry is not a dsse entry: {e}"))?;
+    if entry.kind != "dsse"
+        || entry.api_version != "0.0.1"
+        || entry.spec.payload_hash.algorithm != "sha256"
+    {
+        return Err("its v3 bundle's log entry is not a sha256 dsse v0.0.1 entry".to_string());
+    }
+    Ok(entry)
+}
+
+/// The payload inside DSSE's pre-authentication encoding
+/// `DSSEv1 <len(type)> <type> <len(payload)> <payload>`, whose lengths must add up exactly.
+fn dsse_payload(encoded: &[u8]) -> Result<&[u8], String> {
+    let malformed = || "its signed bytes are not a DSSE v1 encoding".to_string();
+    let rest = encoded.strip_prefix(b"DSSEv1 ").ok_or_else(malformed)?;
+    let (type_length, rest) = decimal_then_space(rest).ok_or_else(malformed)?;
+    if rest.len() < type_length {
+        return Err(malformed());
+    }
+    let rest = rest[type_length..]
+        .strip_prefix(b" ")
+        .ok_or_else(malformed)?;
+    let (payload_length, payload) = decimal_then_space(rest).ok_or_else(malformed)?;
+    if payload.len() != payload_length {
+        return Err(malformed());
+    }
+    Ok(payload)
+}
+
+fn decimal_then_space(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let number = std::str::from_utf8(&bytes[..digits]).ok()?.parse().ok()?;
+    Some((number, bytes[digits..].strip_prefix(b" ")?))
 }
 
 #[derive(Deserialize)]
@@ -118,40 +212,42 @@ fn logged_signer_of(entry: &HashedRekord) -> Result<PKey<Public>, String> {
     let logged_pem = BASE64
         .decode(&entry.spec.signature.public_key.content)
         .map_err(|e| format!("its Rekor bundle's public key is not base64: {e}"))?;
-    logged_public_key(&logged_pem)
+    logged_public_key(&logged_pem).map_err(|e| format!("its Rekor bundle: {e}"))
 }
 
-/// The logged body must be this layer's: its payload hash, its signature, and its signer.
-fn check_logged(layer: &SignatureLayer, bundle: &Bundle, signature: &str) -> Result<(), String> {
-    let entry = logged_entry(bundle)?;
-    let payload_hash = hex::encode(openssl::sha::sha256(&layer.raw_data));
-    if !entry
-        .spec
-        .data
-        .hash
-        .value
-        .eq_ignore_ascii_case(&payload_hash)
-    {
-        return Err("its Rekor bundle logs another payload".to_string());
+/// The logged entry must be this layer's: its payload hash, its signature, and its signer.
+fn check_logged(
+    layer: &SignatureLayer,
+    payload: &[u8],
+    logged: &LoggedSignature<'_>,
+    signature: &str,
+) -> Result<(), String> {
+    let log = logged.log;
+    let payload_hash = hex::encode(openssl::sha::sha256(payload));
+    if !logged.payload_sha256.eq_ignore_ascii_case(&payload_hash) {
+        return Err(format!("{log} logs another payload"));
     }
-    let logged_signature = BASE64.decode(&entry.spec.signature.content);
+    let logged_signature = BASE64.decode(logged.signature);
     let layer_signature = BASE64.decode(signature);
     match (logged_signature, layer_signature) {
         (Ok(logged), Ok(own)) if logged == own => {}
-        _ => return Err("its Rekor bundle logs another signature".to_string()),
+        _ => return Err(format!("{log} logs another signature")),
     }
-    let logged_key = logged_signer_of(&entry)?;
+    let logged_pem = BASE64
+        .decode(logged.signer_pem)
+        .map_err(|e| format!("{log}'s signer is not base64: {e}"))?;
+    let logged_key = logged_public_key(&logged_pem).map_err(|e| format!("{log}: {e}"))?;
     match &layer.certificate_signature {
         Some(certificate) => {
             let own_key = public_key(&certificate.verification_key)?;
             if !own_key.public_eq(&logged_key) {
-                return Err("its Rekor bundle logs another signer".to_string());
+                return Err(format!("{log} logs another signer"));
             }
         }
         None => {
             let der = logged_key
                 .public_key_to_der()
-                .map_err(|e| format!("its Rekor bundle's key: {e}"))?;
+                .map_err(|e| format!("{log}'s key: {e}"))?;
             CosignVerificationKey::try_from_der(&der)
                 .and_then(|key| {
                     key.verify_signature(
@@ -159,9 +255,7 @@ fn check_logged(layer: &SignatureLayer, bundle: &Bundle, signature: &str) -> Res
                         &layer.raw_data,
                     )
                 })
-                .map_err(|_| {
-                    "its Rekor bundle logs a key that did not make its signature".to_string()
-                })?;
+                .map_err(|_| format!("{log} logs a key that did not make its signature"))?;
         }
     }
     Ok(())
@@ -172,10 +266,10 @@ fn logged_public_key(pem: &[u8]) -> Result<PKey<Public>, String> {
     if let Ok(certificate) = X509::from_pem(pem) {
         return certificate
             .public_key()
-            .map_err(|e| format!("its Rekor bundle's certificate has no usable key: {e}"));
+            .map_err(|e| format!("the logged certificate has no usable key: {e}"));
     }
     PKey::public_key_from_pem(pem)
-        .map_err(|_| "its Rekor bundle logs neither a PEM certificate nor a PEM key".to_string())
+        .map_err(|_| "it logs neither a PEM certificate nor a PEM key".to_string())
 }
 
 /// The SubjectPublicKeyInfo inside a cosign verification key, as an OpenSSL key.
@@ -379,5 +473,165 @@ mod tests {
     fn naming(mut layer: SignatureLayer, digest: &str) -> SignatureLayer {
         layer.simple_signing.critical.image.docker_manifest_digest = digest.to_string();
         layer
+    }
+
+    const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+    /// What cosign v3 signs for `digest`, in DSSE's pre-authentication encoding.
+    fn signed_statement(digest: &str) -> (Vec<u8>, Vec<u8>) {
+        let statement = serde_json::json!({"_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+            "predicateType": "https://sigstore.dev/cosign/sign/v1"})
+        .to_string()
+        .into_bytes();
+        let mut encoded =
+            format!("DSSEv1 {} {IN_TOTO} {} ", IN_TOTO.len(), statement.len()).into_bytes();
+        encoded.extend_from_slice(&statement);
+        (statement, encoded)
+    }
+
+    /// The dsse entry a log records, with the given payload, signatures and verifier.
+    fn dsse_entry(payload: &[u8], signatures: &[&str], verifier_pem: &[u8]) -> BundleContent {
+        let body = serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+            "envelopeHash": {"algorithm": "sha256", "value": "00"},
+            "payloadHash": {"algorithm": "sha256", "value": hex::encode(openssl::sha::sha256(payload))},
+            "signatures": signatures.iter().map(|signature| serde_json::json!(
+                {"signature": signature, "verifier": BASE64.encode(verifier_pem)})).collect::<Vec<_>>()
+        }});
+        BundleContent::SigstoreBundle(
+            serde_json::from_value(serde_json::json!({
+                "canonicalizedBody": BASE64.encode(body.to_string())
+            }))
+            .unwrap(),
+        )
+    }
+
+    /// A v3 bundle layer as the crate returns it: the statement's digest as the signed image,
+    /// the DSSE encoding as the signed bytes, the log entry as the bundle.
+    fn v3_layer(
+        key: &PKey<Private>,
+        named_digest: &str,
+        signature: Option<String>,
+        bundle: impl FnOnce(&[u8], &str) -> BundleContent,
+    ) -> SignatureLayer {
+        let (statement, encoded) = signed_statement(named_digest);
+        let signature = signature.unwrap_or_else(|| sign(key, &encoded));
+        let bundle = bundle(&statement, &signature);
+        let mut layer = layer(key, payload(named_digest, "v3"), signature, Some(bundle));
+        layer.simple_signing.optional = None;
+        layer.raw_data = encoded;
+        layer
+    }
+
+    #[test]
+    fn genuine_v3_bundle_layers_are_kept() {
+        let signer = key();
+        let genuine = v3_layer(&signer, DIGEST, None, |statement, signature| {
+            dsse_entry(statement, &[signature], &public_pem(&signer))
+        });
+        let proof = prove_layers(vec![genuine], DIGEST);
+        assert_eq!(proof.proven.len(), 1, "{:?}", proof.dropped);
+    }
+
+    #[test]
+    fn forged_v3_bundles_are_dropped_with_a_reason() {
+        let signer = key();
+        let stranger = key();
+        let signer_pem = public_pem(&signer);
+        let other_signature = sign(&signer, b"another statement");
+        let (other_statement, _) = signed_statement(
+            "sha256:3333333333333333333333333333333333333333333333333333333333333333",
+        );
+        let cases: Vec<(SignatureLayer, &str)> = vec![
+            (
+                // The log entry of another signature by the same certificate.
+                v3_layer(&signer, DIGEST, None, |statement, _| {
+                    dsse_entry(statement, &[&other_signature], &signer_pem)
+                }),
+                "its v3 bundle's log entry logs another signature",
+            ),
+            (
+                // The log entry names another certificate's key.
+                v3_layer(&signer, DIGEST, None, |statement, signature| {
+                    dsse_entry(statement, &[signature], &public_pem(&stranger))
+                }),
+                "its v3 bundle's log entry logs another signer",
+            ),
+            (
+                // The log entry of another statement.
+                v3_layer(&signer, DIGEST, None, |_, signature| {
+                    dsse_entry(&other_statement, &[signature], &signer_pem)
+                }),
+                "its v3 bundle's log entry logs another payload",
+            ),
+            (
+                // A genuine, logged bundle for another image.
+                v3_layer(
+                    &signer,
+                    "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+                    None,
+                    |statement, signature| dsse_entry(statement, &[signature], &signer_pem),
+                ),
+                "it signs sha256:2222",
+            ),
+            (
+                // Certificate and log entry copied, signature garbage.
+                v3_layer(
+                    &signer,
+                    DIGEST,
+                    Some(BASE64.encode("garbage")),
+                    |statement, signature| dsse_entry(statement, &[signature], &signer_pem),
+                ),
+                "it has a signature its certificate's key did not make",
+            ),
+            (
+                v3_layer(&signer, DIGEST, None, |statement, signature| {
+                    dsse_entry(statement, &[signature, signature], &signer_pem)
+                }),
+                "records 2 signatures, not one",
+            ),
+            (
+                // A classic hashedrekord entry is no record of a DSSE envelope.
+                v3_layer(&signer, DIGEST, None, |statement, signature| {
+                    let BundleContent::RekorBundle(classic) =
+                        bundle(statement, signature, &signer_pem)
+                    else {
+                        unreachable!()
+                    };
+                    BundleContent::SigstoreBundle(
+                        serde_json::from_value(serde_json::json!({
+                            "canonicalizedBody": classic.payload.body
+                        }))
+                        .unwrap(),
+                    )
+                }),
+                "is not a dsse entry",
+            ),
+        ];
+        for (layer, expected) in cases {
+            let reason = dropped_reason(layer);
+            assert!(
+                reason.contains(expected),
+                "{reason} should contain {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn dsse_payload_reads_only_exact_encodings() {
+        let (statement, encoded) = signed_statement(DIGEST);
+        assert_eq!(dsse_payload(&encoded).unwrap(), statement.as_slice());
+        for malformed in [
+            &b""[..],
+            b"DSSEv1 4 type 2 {}x",
+            b"DSSEv1 4 type 3 {}",
+            b"DSSEv1 9 type 2 {}",
+            b"DSSEv1 x type 2 {}",
+            b"DSSEv2 4 type 2 {}",
+            b"DSSEv1 4 typeX2 {}",
+        ] {
+            assert!(dsse_payload(malformed).is_err(), "{malformed:?}");
+        }
+        assert_eq!(dsse_payload(b"DSSEv1 4 type 2 {}").unwrap(), b"{}");
     }
 }

@@ -15,6 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use sigstore::cosign::bundle_content::BundleContent;
 use sigstore::cosign::signature_layers::{CertificateSubject, SignatureLayer};
 use sigstore::cosign::{ClientBuilder, CosignCapabilities};
 use sigstore::registry::{ClientConfig, ClientProtocol, OciReference};
@@ -25,7 +26,7 @@ use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
 pub use cache::{Clock, SystemClock, VerificationCache, TRUSTED_FOR};
 use layer_proof::prove_layers;
-use plan::{plan, SignerDemands, VerifyRequest};
+use plan::{plan, SignerDemands, SignerRequirement, VerifyRequest};
 
 /// What `oci/v1/oci_manifest` accepts: image manifests and indexes, OCI and Docker.
 const MANIFEST_MEDIA_TYPES: &[&str] = &[
@@ -34,6 +35,9 @@ const MANIFEST_MEDIA_TYPES: &[&str] = &[
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
+
+/// Why an `annotations` rule fails on a signature that otherwise matches, and the fix.
+const V3_ANNOTATIONS_HINT: &str = "; cosign v3 (bundle format) signatures carry no annotations, so an annotations rule never matches them: sign with `cosign sign --new-bundle-format=false -a KEY=VALUE` (the classic .sig layout) to use annotations";
 
 /// Every registry conversation for one request must finish within this.
 pub const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -193,7 +197,7 @@ impl SigstoreVerifier {
                 .await?;
             if layers.is_empty() {
                 return Err(format!(
-                    "no verifiable signatures found for {digest} (looked for {signature_image})"
+                    "no verifiable signatures found for {digest} (looked for classic signatures at {signature_image} and for cosign v3 bundles among the image's OCI referrers)"
                 ));
             }
             Ok((digest, layers))
@@ -218,7 +222,7 @@ impl SigstoreVerifier {
             ));
         }
 
-        let unmet: Vec<&str> = plan
+        let unmet: Vec<&SignerRequirement> = plan
             .requirements
             .iter()
             .filter(|requirement| {
@@ -226,19 +230,24 @@ impl SigstoreVerifier {
                     .iter()
                     .any(|layer| requirement.constraint.verify(layer).unwrap_or(false))
             })
-            .map(|requirement| requirement.name.as_str())
             .collect();
         if unmet.is_empty() {
-            Ok(digest)
-        } else {
-            let found: Vec<String> = layers.iter().map(describe_layer).collect();
-            Err(format!(
-                "not trusted: no signature by {} (the {} verified signature(s) of {digest}: {}){dropped}",
-                unmet.join("; no signature by "),
-                layers.len(),
-                found.join("; ")
-            ))
+            return Ok(digest);
         }
+        let names: Vec<&str> = unmet.iter().map(|r| r.name.as_str()).collect();
+        let found: Vec<String> = layers.iter().map(describe_layer).collect();
+        // Otherwise the user sees their signer's v3 signature listed and no reason it failed.
+        let hint = if unmet.iter().any(|r| r.wants_annotations) && layers.iter().any(is_v3_bundle) {
+            V3_ANNOTATIONS_HINT
+        } else {
+            ""
+        };
+        Err(format!(
+            "not trusted: no signature by {} (the {} verified signature(s) of {digest}: {}){hint}{dropped}",
+            names.join("; no signature by "),
+            layers.len(),
+            found.join("; ")
+        ))
     }
 }
 
@@ -371,7 +380,12 @@ fn explain(error: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
-/// One signature as it reads in an error message: who signed it.
+/// A cosign v3 bundle (OCI referrer), as opposed to a classic `.sig` layer.
+fn is_v3_bundle(layer: &SignatureLayer) -> bool {
+    matches!(layer.bundle, Some(BundleContent::SigstoreBundle(_)))
+}
+
+/// One signature as it reads in an error message: who signed it, and in which format.
 fn describe_layer(layer: &SignatureLayer) -> String {
     let signer = match &layer.certificate_signature {
         Some(cert) => {
@@ -391,6 +405,11 @@ fn describe_layer(layer: &SignatureLayer) -> String {
             "key or certificate signature with Rekor bundle".to_string()
         }
         None => "key or certificate signature".to_string(),
+    };
+    let signer = if is_v3_bundle(layer) {
+        format!("{signer} (cosign v3 bundle)")
+    } else {
+        signer
     };
     match &layer.simple_signing.optional {
         Some(optional) if !optional.extra.is_empty() => {
@@ -433,6 +452,19 @@ mod tests {
         );
         let key_only = constraints::tests::layer(None, serde_json::Value::Null);
         assert_eq!(describe_layer(&key_only), "key or certificate signature");
+        let mut v3 = constraints::tests::layer(
+            Some((
+                "https://idp",
+                CertificateSubject::Email("a@b.io".into()),
+                None,
+            )),
+            serde_json::Value::Null,
+        );
+        v3.bundle = Some(BundleContent::SigstoreBundle(Default::default()));
+        assert_eq!(
+            describe_layer(&v3),
+            "keyless issuer=https://idp subject=a@b.io (cosign v3 bundle)"
+        );
     }
 
     fn host_without_trust_root() -> SigstoreVerifier {

@@ -24,6 +24,8 @@ pub struct SignerRequirement {
     /// How the requirement reads in an error, e.g. `pub_keys[1]`.
     pub name: String,
     pub constraint: Box<dyn VerificationConstraint>,
+    /// Annotations must be on the same signature: cosign v3 bundles carry none.
+    pub wants_annotations: bool,
 }
 
 /// What to check for one image.
@@ -202,6 +204,7 @@ fn requirement(
         None => SignerRequirement {
             name,
             constraint: Box::new(signer),
+            wants_annotations: false,
         },
         Some(annotations) => {
             let listed: Vec<String> = annotations
@@ -216,6 +219,7 @@ fn requirement(
                         annotations: annotations.clone(),
                     }),
                 ])),
+                wants_annotations: true,
             }
         }
     }
