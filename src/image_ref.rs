@@ -158,7 +158,7 @@ pub fn canonical_registry(registry: &str) -> String {
     let lower = registry.to_ascii_lowercase();
     let (host, port) = match lower.rsplit_once(':') {
         Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-            (host, (port != "443").then_some(port))
+            (host, Some(port))
         }
         _ => (lower.as_str(), None),
     };
@@ -169,6 +169,9 @@ pub fn canonical_registry(registry: &str) -> String {
     } else {
         host
     };
+    // `registry:443/app` without its port would read as the Docker Hub path `registry/app`:
+    // the default port is dropped only where the host still reads as a host on its own.
+    let port = port.filter(|&port| port != "443" || !names_a_registry(host));
     match port {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
@@ -190,9 +193,14 @@ pub fn canonical_name(registry: &str, repository: &str) -> String {
 /// it contains `.` or `:`, or is `localhost`. Anything else is a Docker Hub path.
 pub fn split_registry(name: &str) -> Option<(&str, &str)> {
     let (first, rest) = name.split_once('/')?;
-    let is_host =
-        first.contains('.') || first.contains(':') || first.eq_ignore_ascii_case("localhost");
-    is_host.then_some((first, rest))
+    names_a_registry(first).then_some((first, rest))
+}
+
+/// The runtime's rule for a first path component that names a registry host.
+fn names_a_registry(component: &str) -> bool {
+    component.contains('.')
+        || component.contains(':')
+        || component.eq_ignore_ascii_case("localhost")
 }
 
 /// A manifest digest that is well formed: only such a digest is ever pinned or compared.
@@ -361,6 +369,10 @@ mod tests {
     #[case("127.0.0.1", "localhost")]
     #[case("[::1]:5000", "localhost:5000")]
     #[case("quay.io", "quay.io")]
+    // Found by fuzzing: without its port, a dotless host reads as a Docker Hub namespace.
+    #[case("registr:443", "registr:443")]
+    #[case("registr:5000", "registr:5000")]
+    #[case("[::1]:443", "localhost")]
     fn canonical_registry_names(#[case] registry: &str, #[case] canonical: &str) {
         assert_eq!(canonical_registry(registry), canonical);
     }

@@ -70,6 +70,13 @@ pub fn verified_by(rules: &[String], digest: &Digest) -> String {
     format!("verified by {}: {digest}", rules.join(", "))
 }
 
+/// At most this many failures are spelled out in a rejection: a workload with thousands of
+/// failing images still gets a message the API server and a terminal can carry.
+const LISTED_FAILURES: usize = 20;
+/// Image strings and reasons come from the workload and the host: either may be huge.
+const LONGEST_IMAGE: usize = 256;
+const LONGEST_REASON: usize = 2048;
+
 pub fn rejection(object: &str, failures: &[ImageFailure]) -> String {
     let noun = if failures.len() == 1 {
         "image"
@@ -77,17 +84,37 @@ pub fn rejection(object: &str, failures: &[ImageFailure]) -> String {
         "images"
     };
     let mut message = format!("{object}: {} {noun} not verified: ", failures.len());
-    for (i, failure) in failures.iter().enumerate() {
+    for (i, failure) in failures.iter().take(LISTED_FAILURES).enumerate() {
         if i > 0 {
             message.push_str("; ");
         }
-        let _ = write!(message, "{} {:?}", failure.path, failure.image);
+        let image = shortened(&failure.image, LONGEST_IMAGE);
+        let _ = write!(message, "{} {image:?}", failure.path);
         if let Some(rule) = &failure.rule {
             let _ = write!(message, " failed {rule}");
         }
-        let _ = write!(message, ": {}", failure.reason);
+        let _ = write!(message, ": {}", shortened(&failure.reason, LONGEST_REASON));
+    }
+    if let Some(more) = failures
+        .len()
+        .checked_sub(LISTED_FAILURES)
+        .filter(|&n| n > 0)
+    {
+        let _ = write!(message, "; … and {more} more");
     }
     message
+}
+
+/// `text` cut to at most `limit` bytes on a character boundary, marked with `…` when cut.
+fn shortened(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= limit {
+        return text.into();
+    }
+    let end = (0..=limit)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}…", &text[..end]).into()
 }
 
 #[cfg(test)]
@@ -127,5 +154,48 @@ mod tests {
             rejection("Pod shop/web", &failures),
             "Pod shop/web: 2 images not verified: spec.containers[0].image \"ghcr.io/acme/app:v1\" failed signatures[0] (pubKeys): no matching signature; spec.initContainers[1].image \"NGINX\": invalid image reference: invalid reference format"
         );
+    }
+
+    fn failure(i: usize, image: &str, reason: &str) -> ImageFailure {
+        ImageFailure {
+            path: format!("spec.containers[{i}].image"),
+            image: image.to_string(),
+            rule: Some("signatures[0] (pubKeys)".into()),
+            reason: reason.to_string(),
+        }
+    }
+
+    #[test]
+    fn thousands_of_failures_make_a_bounded_message() {
+        let failures: Vec<ImageFailure> = (0..5000)
+            .map(|i| {
+                failure(
+                    i,
+                    &format!("ghcr.io/acme/app-{i}:v1"),
+                    "no matching signature",
+                )
+            })
+            .collect();
+        let message = rejection("Pod shop/web", &failures);
+        assert!(message.starts_with("Pod shop/web: 5000 images not verified: "));
+        assert!(message.contains("spec.containers[19].image"));
+        assert!(!message.contains("spec.containers[20].image"));
+        assert!(message.ends_with("; … and 4980 more"), "{message}");
+        assert!(message.len() < 4096, "{} bytes", message.len());
+    }
+
+    #[test]
+    fn huge_images_and_reasons_are_cut_on_character_boundaries() {
+        let image = "é".repeat(10_000);
+        let reason = "ü".repeat(10_000);
+        let message = rejection("Pod shop/web", &[failure(0, &image, &reason)]);
+        assert!(message.len() < LONGEST_IMAGE + LONGEST_REASON + 200);
+        assert!(
+            message.contains("…\"") && message.ends_with('…'),
+            "{message}"
+        );
+        // Exactly at the limit nothing is cut.
+        assert_eq!(shortened("abc", 3), "abc");
+        assert_eq!(shortened("abcd", 3), "abc…");
     }
 }
