@@ -191,6 +191,10 @@ fn cases() -> Result<Vec<Case>> {
         Case::new("Deployment, 20 images", deployment),
         Case::new("CronJob (test_data)", cronjob),
         Case::new("Pod, 1 MiB object", pod(vec![big])),
+        Case::new(
+            "Pod, 10,000 containers, one image",
+            pod((0..10_000).map(one_image).collect()),
+        ),
     ])
 }
 
