@@ -55,6 +55,17 @@ impl ImageRef {
         } else {
             repository.to_string()
         };
+        // The runtime checks the length of the name once normalised (`nginx` is
+        // `docker.io/library/nginx`): found by fuzzing, a name valid as written that the
+        // runtime refuses would otherwise normalise into one nothing can parse.
+        if registry.len() + 1 + repository.len() > reference_grammar::NAME_MAX {
+            return Err(InvalidImageRef {
+                reason: format!(
+                    "repository name must not be more than {} characters once normalised ({registry}/…)",
+                    reference_grammar::NAME_MAX
+                ),
+            });
+        }
         // A reference with only a digest has no tag; the runtime does not add `latest` to it.
         let tag = match (tag, digest) {
             (None, None) => Some("latest".to_string()),
@@ -310,6 +321,19 @@ mod tests {
     fn rejects_what_the_runtime_cannot_pull(#[case] written: &str, #[case] reason: &str) {
         let err = ImageRef::parse(written).expect_err("must be rejected");
         assert_eq!(err.reason, reason, "for {written:?}");
+    }
+
+    /// Found by fuzzing: 250 characters are a valid name as written, but not once Docker Hub's
+    /// `docker.io/library/` is added, which the runtime checks.
+    #[test]
+    fn names_too_long_once_normalised_are_rejected() {
+        let name = "a".repeat(250);
+        assert!(reference_grammar::parse(&name).is_ok());
+        let err = ImageRef::parse(&name).expect_err("too long once normalised");
+        assert!(err.reason.contains("once normalised"), "{}", err.reason);
+        let longest = "a".repeat(reference_grammar::NAME_MAX - "docker.io/library/".len());
+        let image = ImageRef::parse(&longest).expect("255 characters once normalised");
+        assert!(ImageRef::parse(&image.normalised()).is_ok());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! digest           := algorithm ":" hex     (sha256: 64, sha384: 96, sha512: 128 hex digits)
 //! ```
 
-const NAME_MAX: usize = 255;
+pub const NAME_MAX: usize = 255;
 
 /// A syntactically valid reference split into its parts; `registry` is the first path component
 /// when the runtime would treat it as a host (it contains `.` or `:`, or is `localhost`).
