@@ -12,7 +12,7 @@ use crate::host::SigstoreHost;
 use crate::image_pattern::ImageSpellings;
 use crate::image_ref::{Digest, ImageRef};
 use crate::messages::{self, describe_object, rejection, ImageFailure};
-use crate::settings::{RuleId, Settings, UnmatchedImages};
+use crate::settings::{DigestPolicy, RuleId, Settings, UnmatchedImages};
 use crate::verification::{Outcomes, VerificationId, VerificationPlan};
 use crate::workload::{image_fields, pod_spec_path, ImageField};
 
@@ -148,7 +148,8 @@ enum FieldVerdict {
 }
 
 /// Every matching rule must pass (AND), all must vouch for the same digest, and an image the
-/// workload already pins must be pinned to exactly that digest.
+/// workload already pins must be pinned to exactly that digest; under `digestPolicy: require`
+/// it must be pinned.
 fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -> FieldVerdict {
     let failure = |rule: Option<RuleId>, reason: String| ImageFailure {
         path: planned.field.path.clone(),
@@ -193,6 +194,9 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
             None,
             messages::pinned_to_another_digest(pinned, digest),
         )]),
+        None if settings.digest_policy == DigestPolicy::Require => {
+            FieldVerdict::Failed(vec![failure(None, messages::digest_required(digest))])
+        }
         _ => FieldVerdict::Verified(digest.clone()),
     }
 }
@@ -253,7 +257,7 @@ fn report(
     };
     let audit_annotations = audit(settings, fields, &verdicts);
     let pins = pins(request, fields, &verdicts);
-    let decision = if !settings.modify_images_with_digest || pins.is_empty() {
+    let decision = if !settings.digest_policy.pins_in(&request.kind.kind) || pins.is_empty() {
         Decision::Accept
     } else {
         let mut mutated = request.object.clone();

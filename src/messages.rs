@@ -55,6 +55,10 @@ pub fn pinned_to_another_digest(pinned: &str, verified: &Digest) -> String {
     format!("the image is pinned to {pinned} but the verified digest is {verified}")
 }
 
+pub fn digest_required(verified: &Digest) -> String {
+    format!("the image must be written with its digest (digestPolicy: require); the verified digest is {verified}")
+}
+
 pub fn unmatched_rejected() -> String {
     "no rule covers this image (unmatchedImages: reject)".to_string()
 }

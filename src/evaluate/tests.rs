@@ -284,16 +284,78 @@ fn an_image_pinned_to_another_digest_is_rejected() {
     );
 }
 
-#[test]
-fn pinning_can_be_switched_off() {
-    let mut rules = pub_keys_for("*");
-    rules.modify_images_with_digest = false;
-    let host = FakeHost::trusting();
-    assert_eq!(
-        evaluate(&fixture("pod_every_image_field.json"), &rules, &host),
-        Decision::Accept
+/// What each digest policy does with a verified, unpinned image, per kind.
+#[rstest]
+#[case::pin_pod("pin", "pod_every_image_field.json", "mutate")]
+#[case::pin_deployment("pin", "deployment_every_image_field.json", "mutate")]
+#[case::pin_cronjob("pin", "cronjob_every_image_field.json", "mutate")]
+#[case::pods_only_pod("pinPodsOnly", "pod_every_image_field.json", "mutate")]
+#[case::pods_only_debug("pinPodsOnly", "pod_kubectl_debug_ephemeralcontainers.json", "mutate")]
+#[case::pods_only_deployment("pinPodsOnly", "deployment_every_image_field.json", "accept")]
+#[case::pods_only_replicaset("pinPodsOnly", "replicaset_every_image_field.json", "accept")]
+#[case::pods_only_cronjob("pinPodsOnly", "cronjob_every_image_field.json", "accept")]
+#[case::keep_pod("keep", "pod_every_image_field.json", "accept")]
+#[case::keep_deployment("keep", "deployment_every_image_field.json", "accept")]
+#[case::require_pod("require", "pod_every_image_field.json", "reject")]
+#[case::require_deployment("require", "deployment_every_image_field.json", "reject")]
+fn each_digest_policy_pins_keeps_or_requires(
+    #[case] policy: &str,
+    #[case] name: &str,
+    #[case] expected: &str,
+) {
+    let rules = settings(
+        json!({"digestPolicy": policy, "signatures": [{"image": "*", "pubKeys": [P256_PUB]}]}),
     );
-    assert_eq!(host.call_count(), 4, "verification still happens");
+    let host = FakeHost::trusting();
+    let decision = evaluate(&fixture(name), &rules, &host);
+    let outcome = match &decision {
+        Decision::Accept => "accept",
+        Decision::Mutate(_) => "mutate",
+        Decision::Reject(_) => "reject",
+    };
+    assert_eq!(outcome, expected, "{decision:?}");
+    assert!(
+        host.call_count() > 0,
+        "verification happens whatever the policy"
+    );
+}
+
+#[test]
+fn require_names_every_image_written_without_a_digest_and_the_digest_to_write() {
+    let rules = settings(
+        json!({"digestPolicy": "require", "signatures": [{"image": "ghcr.io/acme/app*", "pubKeys": [P256_PUB]}]}),
+    );
+    let host = FakeHost::trusting();
+    let request = fixture("pod_every_image_field.json");
+    let Decision::Reject(message) = evaluate(&request, &rules, &host) else {
+        panic!("expected a rejection")
+    };
+    let reason = format!(
+        "the image must be written with its digest (digestPolicy: require); the verified digest is {DIGEST_A}"
+    );
+    assert_eq!(
+        message,
+        format!(
+            "Pod shop/web: 2 images not verified: spec.containers[0].image \"ghcr.io/acme/app:v1\": {reason}; spec.containers[1].image \"ghcr.io/acme/app:v1\": {reason}"
+        )
+    );
+
+    // Written with the verified digest: admitted as written; other images are not covered.
+    let mut pinned = request.clone();
+    for i in 0..2 {
+        pinned.object["spec"]["containers"][i]["image"] =
+            json!(format!("ghcr.io/acme/app:v1@{DIGEST_A}"));
+    }
+    assert_eq!(evaluate(&pinned, &rules, &host), Decision::Accept);
+    // Written with another digest: refused as under every policy.
+    pinned.object["spec"]["containers"][1]["image"] = json!(format!("ghcr.io/acme/app@{DIGEST_B}"));
+    let Decision::Reject(message) = evaluate(&pinned, &rules, &host) else {
+        panic!("expected a rejection")
+    };
+    assert!(
+        message.contains(&format!("the image is pinned to {DIGEST_B}")),
+        "{message}"
+    );
 }
 
 #[rstest]

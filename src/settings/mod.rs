@@ -1,4 +1,4 @@
-//! The policy's settings: signature rules and the pinning switch, read strictly so that every
+//! The policy's settings: signature rules and what becomes of verified digests, read strictly so that every
 //! mistake is reported at deploy time, all at once, each with its path.
 
 use std::collections::BTreeMap;
@@ -14,6 +14,7 @@ use crate::strict_fields::{
 
 pub const SIGNATURES_KEY: &str = "signatures";
 pub const MODIFY_KEY: &str = "modifyImagesWithDigest";
+pub const DIGEST_POLICY_KEY: &str = "digestPolicy";
 pub const UNMATCHED_KEY: &str = "unmatchedImages";
 pub const SKIP_KEY: &str = "skipImages";
 /// Written by the Kubewarden UI's form (questions-ui.yml, and the established policy's) to
@@ -46,10 +47,63 @@ impl UnmatchedImages {
     ];
 }
 
+/// What the policy does with the digest it verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestPolicy {
+    /// Pin every verified image, in every kind (`modifyImagesWithDigest: true`).
+    Pin,
+    /// Pin only in Pods: controllers' templates stay as written in Git, so GitOps tools see no
+    /// drift, while the Pods they create run exactly the verified content.
+    PinPodsOnly,
+    /// Verify, never mutate (`modifyImagesWithDigest: false`).
+    Keep,
+    /// Verify, never mutate, and refuse a covered image not written with a digest.
+    Require,
+}
+
+impl DigestPolicy {
+    const CHOICES: [(&'static str, DigestPolicy); 4] = [
+        ("pin", DigestPolicy::Pin),
+        ("pinPodsOnly", DigestPolicy::PinPodsOnly),
+        ("keep", DigestPolicy::Keep),
+        ("require", DigestPolicy::Require),
+    ];
+
+    /// What `modifyImagesWithDigest` means in these terms.
+    fn from_modify(modify: bool) -> Self {
+        if modify {
+            DigestPolicy::Pin
+        } else {
+            DigestPolicy::Keep
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(_, choice)| *choice == self)
+            .map_or("pin", |(name, _)| name)
+    }
+
+    /// Whether the policy rewrites images at all, as `modifyImagesWithDigest` says it.
+    fn mutates(self) -> bool {
+        matches!(self, DigestPolicy::Pin | DigestPolicy::PinPodsOnly)
+    }
+
+    /// Whether verified images of an object of `kind` are pinned.
+    pub fn pins_in(self, kind: &str) -> bool {
+        match self {
+            DigestPolicy::Pin => true,
+            DigestPolicy::PinPodsOnly => kind == "Pod",
+            DigestPolicy::Keep | DigestPolicy::Require => false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Settings {
     pub rules: Vec<SignatureRule>,
-    pub modify_images_with_digest: bool,
+    pub digest_policy: DigestPolicy,
     pub unmatched_images: UnmatchedImages,
     pub skip_images: Vec<SkipPattern>,
 }
@@ -118,9 +172,24 @@ impl Settings {
                 None
             }
         };
-        let modify = match top.take(MODIFY_KEY) {
-            Some(v) => boolean(v, MODIFY_KEY, errors),
-            None => Some(true),
+        let modify = top.take(MODIFY_KEY).map(|v| boolean(v, MODIFY_KEY, errors));
+        let digest_policy = top
+            .take(DIGEST_POLICY_KEY)
+            .map(|v| read_digest_policy(v, errors));
+        let digest_policy = match (modify, digest_policy) {
+            (Some(Some(modify)), Some(Some(policy))) if modify != policy.mutates() => {
+                errors.add(
+                    DIGEST_POLICY_KEY,
+                    format!(
+                        "{:?} contradicts {MODIFY_KEY}: {modify}; give only {DIGEST_POLICY_KEY} ({MODIFY_KEY}: true is pin, false is keep)",
+                        policy.name()
+                    ),
+                );
+                None
+            }
+            (_, Some(policy)) => policy,
+            (Some(modify), None) => modify.map(DigestPolicy::from_modify),
+            (None, None) => Some(DigestPolicy::Pin),
         };
         let unmatched = match top.take(UNMATCHED_KEY) {
             Some(v) => read_unmatched(v, errors),
@@ -146,7 +215,7 @@ impl Settings {
         top.finish(&TOP_LEVEL_KEYS, errors);
         Some(Settings {
             rules: rules?,
-            modify_images_with_digest: modify?,
+            digest_policy: digest_policy?,
             unmatched_images: unmatched?,
             skip_images: skip?,
         })
@@ -163,9 +232,10 @@ pub fn settings_keys() -> Vec<&'static str> {
 }
 
 /// The keys a settings document may have at its top level.
-const TOP_LEVEL_KEYS: [&str; 5] = [
+const TOP_LEVEL_KEYS: [&str; 6] = [
     SIGNATURES_KEY,
     MODIFY_KEY,
+    DIGEST_POLICY_KEY,
     UNMATCHED_KEY,
     SKIP_KEY,
     UI_SIGNER_KIND_KEY,
@@ -184,6 +254,21 @@ fn read_unmatched(value: &Value, errors: &mut SettingsErrors) -> Option<Unmatche
         errors.add(
             UNMATCHED_KEY,
             format!("must be one of accept, warn, reject, found {text:?}"),
+        );
+    }
+    choice
+}
+
+fn read_digest_policy(value: &Value, errors: &mut SettingsErrors) -> Option<DigestPolicy> {
+    let text = string(value, DIGEST_POLICY_KEY, errors)?;
+    let choice = DigestPolicy::CHOICES
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, choice)| *choice);
+    if choice.is_none() {
+        errors.add(
+            DIGEST_POLICY_KEY,
+            format!("must be one of pin, pinPodsOnly, keep, require, found {text:?}"),
         );
     }
     choice

@@ -29,7 +29,11 @@ fn reads_every_signer_kind() {
         ]
     });
     let settings = Settings::parse(&document).expect("valid settings");
-    assert!(settings.modify_images_with_digest, "pinning defaults to on");
+    assert_eq!(
+        settings.digest_policy,
+        DigestPolicy::Pin,
+        "pinning defaults to on"
+    );
     let kinds: Vec<&str> = settings.rules.iter().map(|r| r.signer.kind()).collect();
     assert_eq!(
         kinds,
@@ -104,7 +108,7 @@ signatures:
         indent(LEAF_CERT, 8)
     );
     let settings = parse_yaml(&yaml).expect("valid settings");
-    assert!(!settings.modify_images_with_digest);
+    assert_eq!(settings.digest_policy, DigestPolicy::Keep);
     assert_eq!(settings.rules.len(), 4);
     assert_eq!(
         settings.rules[2].signer.checks(),
@@ -159,7 +163,7 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
 #[case::empty_signatures(json!({"signatures": []}), "signatures: must not be empty")]
 #[case::signatures_not_a_list(json!({"signatures": {"image": "*"}}), "signatures: must be a list, found an object")]
 #[case::unknown_top_level(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImageWithDigest": false}),
-    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages, rule")]
+    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, rule")]
 #[case::modify_not_bool(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImagesWithDigest": "no"}),
     "modifyImagesWithDigest: must be true or false, found a string")]
 #[case::no_image(json!({"signatures": [{"githubActions": {"owner": "a"}}]}),
@@ -206,6 +210,53 @@ fn reports_each_problem_with_its_path(#[case] document: Value, #[case] expected:
     assert_eq!(errors_of(document), expected);
 }
 
+/// `digestPolicy` and the established `modifyImagesWithDigest`, alone and together: together
+/// they must say the same thing (`true` is a pinning policy, `false` a non-mutating one).
+#[rstest]
+#[case::neither(None, None, Ok(DigestPolicy::Pin))]
+#[case::modify_true(Some(json!(true)), None, Ok(DigestPolicy::Pin))]
+#[case::modify_false(Some(json!(false)), None, Ok(DigestPolicy::Keep))]
+#[case::pin(None, Some("pin"), Ok(DigestPolicy::Pin))]
+#[case::pods_only(None, Some("pinPodsOnly"), Ok(DigestPolicy::PinPodsOnly))]
+#[case::keep(None, Some("keep"), Ok(DigestPolicy::Keep))]
+#[case::require(None, Some("require"), Ok(DigestPolicy::Require))]
+#[case::true_pin(Some(json!(true)), Some("pin"), Ok(DigestPolicy::Pin))]
+#[case::true_pods_only(Some(json!(true)), Some("pinPodsOnly"), Ok(DigestPolicy::PinPodsOnly))]
+#[case::false_keep(Some(json!(false)), Some("keep"), Ok(DigestPolicy::Keep))]
+#[case::false_require(Some(json!(false)), Some("require"), Ok(DigestPolicy::Require))]
+#[case::true_keep(Some(json!(true)), Some("keep"),
+    Err("digestPolicy: \"keep\" contradicts modifyImagesWithDigest: true; give only digestPolicy (modifyImagesWithDigest: true is pin, false is keep)"))]
+#[case::true_require(Some(json!(true)), Some("require"),
+    Err("digestPolicy: \"require\" contradicts modifyImagesWithDigest: true; give only digestPolicy (modifyImagesWithDigest: true is pin, false is keep)"))]
+#[case::false_pin(Some(json!(false)), Some("pin"),
+    Err("digestPolicy: \"pin\" contradicts modifyImagesWithDigest: false; give only digestPolicy (modifyImagesWithDigest: true is pin, false is keep)"))]
+#[case::false_pods_only(Some(json!(false)), Some("pinPodsOnly"),
+    Err("digestPolicy: \"pinPodsOnly\" contradicts modifyImagesWithDigest: false; give only digestPolicy (modifyImagesWithDigest: true is pin, false is keep)"))]
+#[case::unknown(
+    None,
+    Some("Pin"),
+    Err("digestPolicy: must be one of pin, pinPodsOnly, keep, require, found \"Pin\"")
+)]
+#[case::unknown_and_bad_modify(Some(json!("yes")), Some("pods"),
+    Err("modifyImagesWithDigest: must be true or false, found a string; digestPolicy: must be one of pin, pinPodsOnly, keep, require, found \"pods\""))]
+fn reads_the_digest_policy(
+    #[case] modify: Option<Value>,
+    #[case] policy: Option<&str>,
+    #[case] expected: Result<DigestPolicy, &str>,
+) {
+    let mut document = json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}]});
+    if let Some(modify) = modify {
+        document["modifyImagesWithDigest"] = modify;
+    }
+    if let Some(policy) = policy {
+        document["digestPolicy"] = json!(policy);
+    }
+    let read = Settings::parse(&document)
+        .map(|s| s.digest_policy)
+        .map_err(|e| e.to_string());
+    assert_eq!(read, expected.map_err(str::to_string));
+}
+
 #[test]
 fn reports_every_problem_at_once_in_document_order() {
     let document = json!({
@@ -220,7 +271,7 @@ fn reports_every_problem_at_once_in_document_order() {
         errors_of(document),
         "signatures[0].keyless: must not be empty; signatures[2].image: must not be empty; \
          signatures[2].githubActions.org: unknown field; expected one of: owner, repo; \
-         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages, rule"
+         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, rule"
     );
 }
 
@@ -231,7 +282,7 @@ fn null_values_are_absent() {
         "modifyImagesWithDigest": null
     }))
     .unwrap();
-    assert!(settings.modify_images_with_digest);
+    assert_eq!(settings.digest_policy, DigestPolicy::Pin);
     assert!(settings.rules[0].annotations.is_none());
 }
 
