@@ -69,6 +69,20 @@ pub fn unmatched_warning(path: &str, image: &str) -> String {
     )
 }
 
+/// The admission warning for an image a `failureAction: warn` rule would have refused.
+pub fn warn_rule_failed(failure: &ImageFailure) -> String {
+    let rule = failure.rule.as_deref().unwrap_or("a rule");
+    format!(
+        "{} {:?} failed {rule}: {}; admitted (failureAction: warn)",
+        failure.path, failure.image, failure.reason
+    )
+}
+
+/// Appended to a field's audit record: `; failed warn-only signatures[1] (keyless)`.
+pub fn warned_by(rules: &[&str]) -> String {
+    format!("; failed warn-only {}", rules.join(", "))
+}
+
 /// The audit record of a verified field: `signatures[0] (pubKeys): sha256:…`.
 pub fn verified_by(rules: &[String], digest: &Digest) -> String {
     format!("verified by {}: {digest}", rules.join(", "))

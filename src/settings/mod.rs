@@ -108,6 +108,23 @@ pub struct Settings {
     pub skip_images: Vec<SkipPattern>,
 }
 
+/// What a rule's failure does to the image it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureAction {
+    /// The object is refused (the established behaviour).
+    Reject,
+    /// The object is admitted with an admission warning: for rolling out a new rule. Such a
+    /// rule never pins, never vouches for an image, and does not count as covering it.
+    Warn,
+}
+
+impl FailureAction {
+    const CHOICES: [(&'static str, FailureAction); 2] = [
+        ("reject", FailureAction::Reject),
+        ("warn", FailureAction::Warn),
+    ];
+}
+
 /// The position of a rule in `signatures`, as messages name it (`signatures[2]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RuleId(pub usize);
@@ -133,6 +150,13 @@ pub struct SignatureRule {
     pub image: ImagePattern,
     pub annotations: Option<BTreeMap<String, String>>,
     pub signer: Signer,
+    pub failure_action: FailureAction,
+}
+
+impl SignatureRule {
+    pub fn enforces(&self) -> bool {
+        self.failure_action == FailureAction::Reject
+    }
 }
 
 impl Settings {
@@ -241,8 +265,10 @@ const TOP_LEVEL_KEYS: [&str; 6] = [
     UI_SIGNER_KIND_KEY,
 ];
 
+pub const FAILURE_ACTION_KEY: &str = "failureAction";
+
 /// The keys every rule may carry besides its signer kind's.
-const COMMON_RULE_KEYS: [&str; 2] = ["image", "annotations"];
+const COMMON_RULE_KEYS: [&str; 3] = ["image", "annotations", FAILURE_ACTION_KEY];
 
 fn read_unmatched(value: &Value, errors: &mut SettingsErrors) -> Option<UnmatchedImages> {
     let text = string(value, UNMATCHED_KEY, errors)?;
@@ -311,6 +337,10 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
         .take("annotations")
         .and_then(|v| string_map(v, &child(path, "annotations"), errors))
         .filter(|map| !map.is_empty());
+    let failure_action = match rule.take(FAILURE_ACTION_KEY) {
+        Some(v) => read_failure_action(v, &child(path, FAILURE_ACTION_KEY), errors),
+        None => Some(FailureAction::Reject),
+    };
     let signer = Signer::parse(&mut rule, errors);
     let known: Vec<&str> = COMMON_RULE_KEYS
         .into_iter()
@@ -321,7 +351,24 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
         image: image?,
         annotations,
         signer: signer?,
+        failure_action: failure_action?,
     })
+}
+
+fn read_failure_action(
+    value: &Value,
+    path: &str,
+    errors: &mut SettingsErrors,
+) -> Option<FailureAction> {
+    let text = string(value, path, errors)?;
+    let choice = FailureAction::CHOICES
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, choice)| *choice);
+    if choice.is_none() {
+        errors.add(path, format!("must be one of reject, warn, found {text:?}"));
+    }
+    choice
 }
 
 #[cfg(test)]

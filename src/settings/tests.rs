@@ -174,7 +174,7 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
 #[case::two_signers(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "keyless": [{"issuer": "i", "subject": "s"}]}]}),
     "signatures[0]: has keyless and githubActions: a rule takes exactly one signer kind (write one rule per kind; every matching rule must pass)")]
 #[case::unknown_rule_field(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "anotations": {"a": "b"}}]}),
-    "signatures[0].anotations: unknown field; expected one of: image, annotations, pubKeys, keyless, keylessPrefix, githubActions, certificates, certificateChain, requireRekorBundle")]
+    "signatures[0].anotations: unknown field; expected one of: image, annotations, failureAction, pubKeys, keyless, keylessPrefix, githubActions, certificates, certificateChain, requireRekorBundle")]
 #[case::empty_pub_keys(json!({"signatures": [{"image": "*", "pubKeys": []}]}), "signatures[0].pubKeys: must not be empty")]
 #[case::bad_pem(json!({"signatures": [{"image": "*", "pubKeys": ["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]}]}),
     "signatures[0].pubKeys[0]: not a PEM \"PUBLIC KEY\" (SubjectPublicKeyInfo): unknown/unsupported ASN.1 DER tag: 0x00 at DER byte 1")]
@@ -204,6 +204,10 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
     "signatures[0].requireRekorBundle: must be true or false, found a string")]
 #[case::chain_without_certificates(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "certificateChain": [CA_CERT]}]}),
     "signatures[0].certificateChain: is only allowed together with certificates")]
+#[case::failure_action_unknown(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "failureAction": "audit"}]}),
+    "signatures[0].failureAction: must be one of reject, warn, found \"audit\"")]
+#[case::failure_action_not_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "failureAction": false}]}),
+    "signatures[0].failureAction: must be a string, found a boolean")]
 #[case::annotation_not_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "annotations": {"version": 2}}]}),
     "signatures[0].annotations.version: must be a string, found a number (quote it in YAML)")]
 fn reports_each_problem_with_its_path(#[case] document: Value, #[case] expected: &str) {
@@ -255,6 +259,25 @@ fn reads_the_digest_policy(
         .map(|s| s.digest_policy)
         .map_err(|e| e.to_string());
     assert_eq!(read, expected.map_err(str::to_string));
+}
+
+#[test]
+fn rules_enforce_unless_they_say_warn() {
+    let settings = Settings::parse(&json!({"signatures": [
+        {"image": "*", "pubKeys": [P256_PUB]},
+        {"image": "*", "pubKeys": [P256_PUB], "failureAction": "reject"},
+        {"image": "*", "pubKeys": [P256_PUB], "failureAction": "warn"},
+    ]}))
+    .unwrap();
+    let actions: Vec<FailureAction> = settings.rules.iter().map(|r| r.failure_action).collect();
+    assert_eq!(
+        actions,
+        [
+            FailureAction::Reject,
+            FailureAction::Reject,
+            FailureAction::Warn
+        ]
+    );
 }
 
 #[test]
