@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::image_ref::Digest;
 use crate::settings::{RuleId, Settings, SIGNATURES_KEY};
+use crate::verification::QuorumTally;
 
 /// Why one image field was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,35 @@ pub fn rule_label(rule: RuleId, settings: &Settings) -> String {
         rule.0,
         settings.rule(rule).signer.kind()
     )
+}
+
+/// Why a `minimumMatches` rule failed: how many of how many signers passed, and which.
+pub fn quorum_not_met(kind: &str, minimum: usize, total: usize, tally: &QuorumTally) -> String {
+    let passed: Vec<String> = tally
+        .passed
+        .iter()
+        .map(|(i, _)| format!("{kind}[{i}]"))
+        .collect();
+    let mut message = format!(
+        "{} of {total} signers passed, {minimum} required (minimumMatches)",
+        passed.len()
+    );
+    if !passed.is_empty() {
+        let _ = write!(message, "; passed: {}", passed.join(", "));
+    }
+    for (i, reason) in &tally.failed {
+        let _ = write!(message, "; {kind}[{i}] failed: {reason}");
+    }
+    let asked = tally.passed.len() + tally.failed.len();
+    if asked < total {
+        let unasked: Vec<String> = (asked..total).map(|i| format!("{kind}[{i}]")).collect();
+        let _ = write!(
+            message,
+            "; not asked, the quorum being out of reach: {}",
+            unasked.join(", ")
+        );
+    }
+    message
 }
 
 pub fn rules_disagree(verified: &Digest, first: &Digest) -> String {

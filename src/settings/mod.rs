@@ -151,6 +151,9 @@ pub struct SignatureRule {
     pub annotations: Option<BTreeMap<String, String>>,
     pub signer: Signer,
     pub failure_action: FailureAction,
+    /// How many of the signer's listed signers must have signed; `None` is all of them, checked
+    /// as the established policy does (one host call for the whole list).
+    pub minimum_matches: Option<usize>,
 }
 
 impl SignatureRule {
@@ -266,9 +269,15 @@ const TOP_LEVEL_KEYS: [&str; 6] = [
 ];
 
 pub const FAILURE_ACTION_KEY: &str = "failureAction";
+pub const MINIMUM_MATCHES_KEY: &str = "minimumMatches";
 
 /// The keys every rule may carry besides its signer kind's.
-const COMMON_RULE_KEYS: [&str; 3] = ["image", "annotations", FAILURE_ACTION_KEY];
+const COMMON_RULE_KEYS: [&str; 4] = [
+    "image",
+    "annotations",
+    FAILURE_ACTION_KEY,
+    MINIMUM_MATCHES_KEY,
+];
 
 fn read_unmatched(value: &Value, errors: &mut SettingsErrors) -> Option<UnmatchedImages> {
     let text = string(value, UNMATCHED_KEY, errors)?;
@@ -341,7 +350,14 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
         Some(v) => read_failure_action(v, &child(path, FAILURE_ACTION_KEY), errors),
         None => Some(FailureAction::Reject),
     };
+    let minimum_path = child(path, MINIMUM_MATCHES_KEY);
+    let minimum_matches = rule
+        .take(MINIMUM_MATCHES_KEY)
+        .map(|v| read_minimum_matches(v, &minimum_path, errors));
     let signer = Signer::parse(&mut rule, errors);
+    if let (Some(Some(minimum)), Some(signer)) = (minimum_matches, &signer) {
+        check_minimum_matches(minimum, signer, path, errors);
+    }
     let known: Vec<&str> = COMMON_RULE_KEYS
         .into_iter()
         .chain(signer_rule_keys())
@@ -352,7 +368,45 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
         annotations,
         signer: signer?,
         failure_action: failure_action?,
+        minimum_matches: minimum_matches.map_or(Some(None), |m| m.map(Some))?,
     })
+}
+
+fn read_minimum_matches(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<usize> {
+    let minimum = value
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n >= 1);
+    if minimum.is_none() {
+        errors.add(
+            path,
+            format!(
+                "must be a whole number of at least 1 (omit it to require every signer), found {value}"
+            ),
+        );
+    }
+    minimum
+}
+
+/// A quorum larger than the list can never be met, and a kind naming one signer has none.
+fn check_minimum_matches(minimum: usize, signer: &Signer, path: &str, errors: &mut SettingsErrors) {
+    let kind = signer.kind();
+    match signer.each_signer() {
+        None => errors.add(
+            child(path, MINIMUM_MATCHES_KEY),
+            format!("is not allowed with {kind}, which names a single signer"),
+        ),
+        Some(signers) if minimum > signers.len() => errors.add(
+            child(path, MINIMUM_MATCHES_KEY),
+            format!(
+                "is {minimum}, but {} lists {} signer{}: it could never be met",
+                child(path, kind),
+                signers.len(),
+                if signers.len() == 1 { "" } else { "s" }
+            ),
+        ),
+        Some(_) => {}
+    }
 }
 
 fn read_failure_action(

@@ -174,7 +174,7 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
 #[case::two_signers(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "keyless": [{"issuer": "i", "subject": "s"}]}]}),
     "signatures[0]: has keyless and githubActions: a rule takes exactly one signer kind (write one rule per kind; every matching rule must pass)")]
 #[case::unknown_rule_field(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "anotations": {"a": "b"}}]}),
-    "signatures[0].anotations: unknown field; expected one of: image, annotations, failureAction, pubKeys, keyless, keylessPrefix, githubActions, certificates, certificateChain, requireRekorBundle")]
+    "signatures[0].anotations: unknown field; expected one of: image, annotations, failureAction, minimumMatches, pubKeys, keyless, keylessPrefix, githubActions, certificates, certificateChain, requireRekorBundle")]
 #[case::empty_pub_keys(json!({"signatures": [{"image": "*", "pubKeys": []}]}), "signatures[0].pubKeys: must not be empty")]
 #[case::bad_pem(json!({"signatures": [{"image": "*", "pubKeys": ["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]}]}),
     "signatures[0].pubKeys[0]: not a PEM \"PUBLIC KEY\" (SubjectPublicKeyInfo): unknown/unsupported ASN.1 DER tag: 0x00 at DER byte 1")]
@@ -208,6 +208,20 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
     "signatures[0].failureAction: must be one of reject, warn, found \"audit\"")]
 #[case::failure_action_not_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "failureAction": false}]}),
     "signatures[0].failureAction: must be a string, found a boolean")]
+#[case::minimum_zero(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "minimumMatches": 0}]}),
+    "signatures[0].minimumMatches: must be a whole number of at least 1 (omit it to require every signer), found 0")]
+#[case::minimum_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "minimumMatches": "1"}]}),
+    "signatures[0].minimumMatches: must be a whole number of at least 1 (omit it to require every signer), found \"1\"")]
+#[case::minimum_fraction(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB, P384_PUB], "minimumMatches": 1.5}]}),
+    "signatures[0].minimumMatches: must be a whole number of at least 1 (omit it to require every signer), found 1.5")]
+#[case::minimum_negative(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "minimumMatches": -1}]}),
+    "signatures[0].minimumMatches: must be a whole number of at least 1 (omit it to require every signer), found -1")]
+#[case::minimum_above_list(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB, P384_PUB], "minimumMatches": 3}]}),
+    "signatures[0].minimumMatches: is 3, but signatures[0].pubKeys lists 2 signers: it could never be met")]
+#[case::minimum_above_keyless(json!({"signatures": [{"image": "*", "keyless": [{"issuer": "i", "subject": "s"}], "minimumMatches": 2}]}),
+    "signatures[0].minimumMatches: is 2, but signatures[0].keyless lists 1 signer: it could never be met")]
+#[case::minimum_with_github_actions(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "minimumMatches": 1}]}),
+    "signatures[0].minimumMatches: is not allowed with githubActions, which names a single signer")]
 #[case::annotation_not_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "annotations": {"version": 2}}]}),
     "signatures[0].annotations.version: must be a string, found a number (quote it in YAML)")]
 fn reports_each_problem_with_its_path(#[case] document: Value, #[case] expected: &str) {
@@ -259,6 +273,26 @@ fn reads_the_digest_policy(
         .map(|s| s.digest_policy)
         .map_err(|e| e.to_string());
     assert_eq!(read, expected.map_err(str::to_string));
+}
+
+#[test]
+fn minimum_matches_is_read_for_every_kind_that_lists_signers() {
+    let settings = Settings::parse(&json!({"signatures": [
+        {"image": "*", "pubKeys": [P256_PUB, P384_PUB, RSA_PUB], "minimumMatches": 2},
+        {"image": "*", "keyless": [{"issuer": "i", "subject": "s"}], "minimumMatches": 1},
+        {"image": "*", "keylessPrefix": [{"issuer": "i", "urlPrefix": "https://github.com/a"}, {"issuer": "i", "urlPrefix": "https://github.com/b"}], "minimumMatches": 2},
+        {"image": "*", "certificates": [LEAF_CERT], "minimumMatches": 1},
+        {"image": "*", "pubKeys": [P256_PUB]},
+    ]}))
+    .unwrap();
+    let read: Vec<Option<usize>> = settings.rules.iter().map(|r| r.minimum_matches).collect();
+    assert_eq!(read, [Some(2), Some(1), Some(2), Some(1), None]);
+    let calls: Vec<usize> = settings
+        .rules
+        .iter()
+        .map(|r| r.signer.each_signer().map_or(0, |s| s.len()))
+        .collect();
+    assert_eq!(calls, [3, 1, 2, 1, 1]);
 }
 
 #[test]
