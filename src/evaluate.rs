@@ -64,10 +64,19 @@ pub fn admit(
         return Admission::plain(Decision::Accept);
     }
     let kind = request.kind.kind.as_str();
-    let Some(spec_path) = pod_spec_path(kind) else {
-        return Admission::plain(Decision::Accept);
+    // An entry never names a built-in kind's group, so it cannot take a workload's place.
+    let custom = settings.custom_resource(&request.kind.group, kind);
+    let fields = match (custom, pod_spec_path(kind)) {
+        (Some(resource), _) => match resource.image_fields(&request.object) {
+            Ok(fields) => fields,
+            Err(reason) => {
+                let who = describe_object(kind, &request.object, &request.namespace);
+                return Admission::plain(Decision::Reject(format!("{who}: {reason}")));
+            }
+        },
+        (None, Some(spec_path)) => image_fields(&request.object, spec_path),
+        (None, None) => return Admission::plain(Decision::Accept),
     };
-    let fields = image_fields(&request.object, spec_path);
     let plan = AdmissionPlan::new(&fields, settings);
     let outcomes = plan.verifications.run(settings, host);
     let verdicts: Vec<FieldVerdict> = plan

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::custom_resources::{self, CustomResource, CUSTOM_RESOURCES_KEY};
 use crate::host::SigstoreHost;
 use crate::image_pattern::{ImagePattern, SkipPattern};
 use crate::signers::{signer_rule_keys, Signer};
@@ -106,6 +107,7 @@ pub struct Settings {
     pub digest_policy: DigestPolicy,
     pub unmatched_images: UnmatchedImages,
     pub skip_images: Vec<SkipPattern>,
+    pub custom_resources: Vec<CustomResource>,
 }
 
 /// What a rule's failure does to the image it covers.
@@ -140,6 +142,11 @@ impl Settings {
 
     pub fn rule(&self, id: RuleId) -> &SignatureRule {
         &self.rules[id.0]
+    }
+
+    /// The `customResources` entry for requests of this API group and kind.
+    pub fn custom_resource(&self, group: &str, kind: &str) -> Option<&CustomResource> {
+        self.custom_resources.iter().find(|r| r.is(group, kind))
     }
 }
 
@@ -226,6 +233,10 @@ impl Settings {
             Some(v) => strict_fields::list(v, SKIP_KEY, errors, read_skip_pattern),
             None => Some(Vec::new()),
         };
+        let custom_resources = match top.take(CUSTOM_RESOURCES_KEY) {
+            Some(v) => custom_resources::read(v, errors),
+            None => Some(Vec::new()),
+        };
         if let Some(kind) = top.take(UI_SIGNER_KIND_KEY) {
             if let Some(kind) = string(kind, UI_SIGNER_KIND_KEY, errors) {
                 if !UI_SIGNER_KINDS.contains(&kind.as_str()) {
@@ -245,6 +256,7 @@ impl Settings {
             digest_policy: digest_policy?,
             unmatched_images: unmatched?,
             skip_images: skip?,
+            custom_resources: custom_resources?,
         })
     }
 }
@@ -255,16 +267,18 @@ pub fn settings_keys() -> Vec<&'static str> {
         .into_iter()
         .chain(COMMON_RULE_KEYS)
         .chain(crate::signers::signer_settings_keys())
+        .chain(custom_resources::ENTRY_KEYS)
         .collect()
 }
 
 /// The keys a settings document may have at its top level.
-const TOP_LEVEL_KEYS: [&str; 6] = [
+const TOP_LEVEL_KEYS: [&str; 7] = [
     SIGNATURES_KEY,
     MODIFY_KEY,
     DIGEST_POLICY_KEY,
     UNMATCHED_KEY,
     SKIP_KEY,
+    CUSTOM_RESOURCES_KEY,
     UI_SIGNER_KIND_KEY,
 ];
 
