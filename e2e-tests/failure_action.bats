@@ -40,7 +40,7 @@ rules() {
 @test "an image only a warn rule covers is still refused by unmatchedImages reject, and never pinned" {
   evaluate "$(rules "" "$(key_a)" '{"unmatchedImages": "reject"}')" "$(request pod_generated_name.json)"
   assert_rejected
-  assert_message_contains "\"$IMAGE_SIGNED_A\": no rule covers this image (unmatchedImages: reject)"
+  assert_message_contains "\"$IMAGE_SIGNED_A\": only failureAction: warn rules cover this image (unmatchedImages: reject)"
 
   evaluate "$(rules "" "$(key_a)")" "$(request pod_generated_name.json)"
   assert_accepted

@@ -202,7 +202,8 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
     if enforcing.is_empty() {
         return match settings.unmatched_images {
             UnmatchedImages::Reject => {
-                FieldVerdict::Failed(vec![failure(None, messages::unmatched_rejected())])
+                let warn_only = !planned.verifications.is_empty();
+                FieldVerdict::Failed(vec![failure(None, messages::unmatched_rejected(warn_only))])
             }
             UnmatchedImages::Accept | UnmatchedImages::Warn => FieldVerdict::Unmatched,
         };
@@ -333,7 +334,8 @@ fn report(
                 .zip(&verdicts)
                 .filter(|(_, verdict)| matches!(verdict, FieldVerdict::Unmatched))
                 .map(|(planned, _)| {
-                    messages::unmatched_warning(&planned.field.path, &planned.written)
+                    let warn_only = !planned.verifications.is_empty();
+                    messages::unmatched_warning(&planned.field.path, &planned.written, warn_only)
                 }),
         );
     }

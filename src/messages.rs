@@ -89,13 +89,23 @@ pub fn digest_required(verified: &Digest) -> String {
     format!("the image must be written with its digest (digestPolicy: require); the verified digest is {verified}")
 }
 
-pub fn unmatched_rejected() -> String {
-    "no rule covers this image (unmatchedImages: reject)".to_string()
+/// `warn_only`: rules with `failureAction: warn` cover the image, but they enforce nothing.
+fn no_rule_covers(warn_only: bool) -> &'static str {
+    if warn_only {
+        "only failureAction: warn rules cover this image"
+    } else {
+        "no rule covers this image"
+    }
 }
 
-pub fn unmatched_warning(path: &str, image: &str) -> String {
+pub fn unmatched_rejected(warn_only: bool) -> String {
+    format!("{} (unmatchedImages: reject)", no_rule_covers(warn_only))
+}
+
+pub fn unmatched_warning(path: &str, image: &str, warn_only: bool) -> String {
     format!(
-        "{path} {image:?}: no rule covers this image; admitted unverified (unmatchedImages: warn)"
+        "{path} {image:?}: {}; admitted unverified (unmatchedImages: warn)",
+        no_rule_covers(warn_only)
     )
 }
 

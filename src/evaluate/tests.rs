@@ -851,8 +851,19 @@ mod warn_rules {
             panic!("expected a rejection")
         };
         assert!(
-            message.contains(&format!("{APP}: no rule covers this image")),
+            message.ends_with(&format!(
+                "{APP}: only failureAction: warn rules cover this image (unmatchedImages: reject)"
+            )),
             "{message}"
+        );
+        let admission = admit(
+            &app_pod(),
+            &rules(false, json!({"unmatchedImages": "warn"})),
+            &host(Ok(DIGEST_A), Ok(DIGEST_A)),
+        );
+        assert_eq!(
+            admission.warnings,
+            [format!("{APP}: only failureAction: warn rules cover this image; admitted unverified (unmatchedImages: warn)")]
         );
     }
 
