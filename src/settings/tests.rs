@@ -222,6 +222,10 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
     "signatures[0].minimumMatches: is 2, but signatures[0].keyless lists 1 signer: it could never be met")]
 #[case::minimum_with_github_actions(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "minimumMatches": 1}]}),
     "signatures[0].minimumMatches: is not allowed with githubActions, which names a single signer")]
+#[case::custom_resources_not_a_list(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB]}], "customResources": {"group": "argoproj.io"}}),
+    "customResources: must be a list, found an object")]
+#[case::custom_resources_bad_path(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB]}], "customResources": [{"group": "argoproj.io", "kind": "Rollout", "paths": ["$.spec.containers[?(@.name)].image"]}]}),
+    "customResources[0].paths[0]: \"$.spec.containers[?(@.name)].image\" is not a JSONPath the policy reads: unexpected '[' at character 18; supported: $ then .name, ['name'], [n], [*], .*, ..name, ..[n], ..[*] or ..*")]
 #[case::annotation_not_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "annotations": {"version": 2}}]}),
     "signatures[0].annotations.version: must be a string, found a number (quote it in YAML)")]
 fn reports_each_problem_with_its_path(#[case] document: Value, #[case] expected: &str) {
@@ -311,6 +315,25 @@ fn rules_enforce_unless_they_say_warn() {
             FailureAction::Reject,
             FailureAction::Warn
         ]
+    );
+}
+
+/// The new settings' mistakes come together with every other, in document order.
+#[test]
+fn reports_problems_of_the_new_settings_together() {
+    let document = json!({
+        "digestPolicy": "pinned",
+        "customResources": [{"group": "argoproj.io", "kind": "rollouts", "paths": ["$.a"]}],
+        "signatures": [
+            {"image": "*", "pubKeys": [P256_PUB], "minimumMatches": 2, "failureAction": "Warn"},
+        ],
+    });
+    assert_eq!(
+        errors_of(document),
+        "signatures[0].failureAction: must be one of reject, warn, found \"Warn\"; \
+         signatures[0].minimumMatches: is 2, but signatures[0].pubKeys lists 1 signer: it could never be met; \
+         digestPolicy: must be one of pin, pinPodsOnly, keep, require, found \"pinned\"; \
+         customResources[0].kind: \"rollouts\" is not a kind (the resource's kind as its objects spell it, such as Rollout, not rollouts)"
     );
 }
 
