@@ -1,7 +1,9 @@
 //! One admission decision, in four steps: plan (request → image fields → references → the
-//! deduplicated verifications), judge (each field against its rules' outcomes), pin (the
-//! verified digests into the object) and report (accept, mutate, or reject listing every
-//! failure; on acceptance, warnings for unmatched images and an audit record of every field).
+//! deduplicated verifications), judge (each field against its enforcing rules' outcomes, and
+//! what its warn-only rules would have refused), pin (the verified digests into the object, as
+//! `digestPolicy` allows) and report (accept, mutate, or reject listing every failure; on
+//! acceptance, warnings for unmatched images and warn-only rules, and an audit record of every
+//! field).
 
 use std::collections::BTreeMap;
 
