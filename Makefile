@@ -13,6 +13,9 @@ SIZE_BUDGET := 409600
 # Rust >= 1.87 emits these features for wasm32-wasip1; Debian's wasm-opt needs them enabled.
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
 	--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
+# -Oz to a fixed point, with control flow flattened and re-laid out in between: 4 KiB smaller
+# than a single -Oz, and as fast (make bench).
+WASM_OPT_PASSES := -Oz --converge --flatten --rereloop -Oz --converge
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
 KWRUN_SOURCES := $(shell find kwrun/src e2e-tests/fixtures/signer/src -name '*.rs') \
@@ -43,7 +46,7 @@ policy.wasm: $(SOURCES)
 		flags="$$flags --remap-path-prefix=$${src%/}=crates"; done; \
 	CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="$$flags" \
 		cargo rustc --release --target $(WASM_TARGET) -p verify-image-signatures --crate-type cdylib
-	wasm-opt -Oz $(WASM_OPT_FEATURES) --strip-debug --strip-producers $(RAW_WASM) -o policy.wasm
+	wasm-opt $(WASM_OPT_PASSES) $(WASM_OPT_FEATURES) --strip-debug --strip-producers $(RAW_WASM) -o policy.wasm
 	@echo "policy.wasm: $$(stat -c %s policy.wasm) bytes ($$(( $$(stat -c %s policy.wasm) / 1024 )) KiB; budget $$(( $(SIZE_BUDGET) / 1024 )) KiB)"
 	@size=$$(stat -c %s policy.wasm); if [ $$size -gt $(SIZE_BUDGET) ]; then \
 		echo "policy.wasm is $$size bytes, over the $(SIZE_BUDGET)-byte budget" >&2; rm -f policy.wasm; exit 1; fi

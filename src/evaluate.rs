@@ -1,7 +1,9 @@
 //! One admission decision, in four steps: plan (request → image fields → references → the
-//! deduplicated verifications), judge (each field against its rules' outcomes), pin (the
-//! verified digests into the object) and report (accept, mutate, or reject listing every
-//! failure; on acceptance, warnings for unmatched images and an audit record of every field).
+//! deduplicated verifications), judge (each field against its enforcing rules' outcomes, and
+//! what its warn-only rules would have refused), pin (the verified digests into the object, as
+//! `digestPolicy` allows) and report (accept, mutate, or reject listing every failure; on
+//! acceptance, warnings for unmatched images and warn-only rules, and an audit record of every
+//! field).
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,7 @@ use crate::host::SigstoreHost;
 use crate::image_pattern::ImageSpellings;
 use crate::image_ref::{Digest, ImageRef};
 use crate::messages::{self, describe_object, rejection, ImageFailure};
-use crate::settings::{RuleId, Settings, UnmatchedImages};
+use crate::settings::{DigestPolicy, RuleId, Settings, UnmatchedImages};
 use crate::verification::{Outcomes, VerificationId, VerificationPlan};
 use crate::workload::{image_fields, pod_spec_path, ImageField};
 
@@ -64,10 +66,19 @@ pub fn admit(
         return Admission::plain(Decision::Accept);
     }
     let kind = request.kind.kind.as_str();
-    let Some(spec_path) = pod_spec_path(kind) else {
-        return Admission::plain(Decision::Accept);
+    // An entry never names a built-in kind's group, so it cannot take a workload's place.
+    let custom = settings.custom_resource(&request.kind.group, kind);
+    let fields = match (custom, pod_spec_path(kind)) {
+        (Some(resource), _) => match resource.image_fields(&request.object) {
+            Ok(fields) => fields,
+            Err(reason) => {
+                let who = describe_object(kind, &request.object, &request.namespace);
+                return Admission::plain(Decision::Reject(format!("{who}: {reason}")));
+            }
+        },
+        (None, Some(spec_path)) => image_fields(&request.object, spec_path),
+        (None, None) => return Admission::plain(Decision::Accept),
     };
-    let fields = image_fields(&request.object, spec_path);
     let plan = AdmissionPlan::new(&fields, settings);
     let outcomes = plan.verifications.run(settings, host);
     let verdicts: Vec<FieldVerdict> = plan
@@ -75,7 +86,13 @@ pub fn admit(
         .iter()
         .map(|field| judge(field, &outcomes, settings))
         .collect();
-    report(request, settings, &plan.fields, verdicts)
+    let warned: Vec<Vec<ImageFailure>> = plan
+        .fields
+        .iter()
+        .zip(&verdicts)
+        .map(|(field, verdict)| judge_warn_rules(field, verdict, &outcomes, settings))
+        .collect();
+    report(request, settings, &plan.fields, verdicts, &warned)
 }
 
 /// One image field of the object, parsed, with the verifications its rules need.
@@ -180,15 +197,34 @@ enum FieldVerdict {
     Verified(Digest),
 }
 
-/// Every matching rule must pass (AND), all must vouch for the same digest, and an image the
-/// workload already pins must be pinned to exactly that digest.
+impl PlannedField<'_> {
+    fn failure(&self, rule: Option<RuleId>, reason: String, settings: &Settings) -> ImageFailure {
+        ImageFailure {
+            path: self.field.path.clone(),
+            image: self.written.clone(),
+            rule: rule.map(|id| messages::rule_label(id, settings)),
+            reason,
+        }
+    }
+
+    /// The verifications of rules with `failureAction: reject` (`true`) or `warn` (`false`).
+    fn verifications_enforcing<'s>(
+        &'s self,
+        enforcing: bool,
+        settings: &'s Settings,
+    ) -> impl Iterator<Item = &'s (RuleId, VerificationId)> + 's {
+        self.verifications
+            .iter()
+            .filter(move |(rule, _)| settings.rule(*rule).enforces() == enforcing)
+    }
+}
+
+/// Every matching enforcing rule must pass (AND), all must vouch for the same digest, and an
+/// image the workload already pins must be pinned to exactly that digest; under
+/// `digestPolicy: require` it must be pinned. Rules with `failureAction: warn` play no part:
+/// an image only they cover is unmatched.
 fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -> FieldVerdict {
-    let failure = |rule: Option<RuleId>, reason: String| ImageFailure {
-        path: planned.field.path.clone(),
-        image: planned.written.clone(),
-        rule: rule.map(|id| messages::rule_label(id, settings)),
-        reason,
-    };
+    let failure = |rule: Option<RuleId>, reason: String| planned.failure(rule, reason, settings);
     let image = match &planned.image {
         Ok(image) => image,
         Err(reason) => return FieldVerdict::Failed(vec![failure(None, reason.clone())]),
@@ -196,17 +232,20 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
     if planned.skipped {
         return FieldVerdict::Skipped;
     }
-    if planned.verifications.is_empty() {
+    let enforcing: Vec<&(RuleId, VerificationId)> =
+        planned.verifications_enforcing(true, settings).collect();
+    if enforcing.is_empty() {
         return match settings.unmatched_images {
             UnmatchedImages::Reject => {
-                FieldVerdict::Failed(vec![failure(None, messages::unmatched_rejected())])
+                let warn_only = !planned.verifications.is_empty();
+                FieldVerdict::Failed(vec![failure(None, messages::unmatched_rejected(warn_only))])
             }
             UnmatchedImages::Accept | UnmatchedImages::Warn => FieldVerdict::Unmatched,
         };
     }
     let mut failures = Vec::new();
     let mut agreed: Option<&Digest> = None;
-    for &(rule, verification) in &planned.verifications {
+    for &&(rule, verification) in &enforcing {
         match outcomes.of(verification) {
             Err(reason) => failures.push(failure(Some(rule), reason.clone())),
             Ok(verified) => match agreed {
@@ -226,8 +265,50 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
             None,
             messages::pinned_to_another_digest(pinned, digest),
         )]),
+        None if settings.digest_policy == DigestPolicy::Require => {
+            FieldVerdict::Failed(vec![failure(None, messages::digest_required(digest))])
+        }
         _ => FieldVerdict::Verified(digest.clone()),
     }
+}
+
+/// What each rule with `failureAction: warn` would have refused, as the enforcing rules judge:
+/// a failed verification, a digest other than the enforced one or the one written, or (under
+/// `digestPolicy: require`) no digest written. Skipped and unusable images have none.
+fn judge_warn_rules(
+    planned: &PlannedField<'_>,
+    verdict: &FieldVerdict,
+    outcomes: &Outcomes,
+    settings: &Settings,
+) -> Vec<ImageFailure> {
+    let Ok(image) = &planned.image else {
+        return Vec::new();
+    };
+    let enforced = match verdict {
+        FieldVerdict::Verified(digest) => Some(digest),
+        _ => None,
+    };
+    planned
+        .verifications_enforcing(false, settings)
+        .filter_map(|&(rule, verification)| {
+            let reason = match outcomes.of(verification) {
+                Err(reason) => reason.clone(),
+                Ok(verified) => match (enforced, image.digest()) {
+                    (Some(enforced), _) if enforced != verified => {
+                        messages::rules_disagree(verified, enforced)
+                    }
+                    (_, Some(written)) if written != verified.as_str() => {
+                        messages::pinned_to_another_digest(written, verified)
+                    }
+                    (_, None) if settings.digest_policy == DigestPolicy::Require => {
+                        messages::digest_required(verified)
+                    }
+                    _ => return None,
+                },
+            };
+            Some(planned.failure(Some(rule), reason, settings))
+        })
+        .collect()
 }
 
 /// The new value of every verified field that does not already read `name@digest`, as
@@ -262,6 +343,7 @@ fn report(
     settings: &Settings,
     fields: &[PlannedField<'_>],
     verdicts: Vec<FieldVerdict>,
+    warned: &[Vec<ImageFailure>],
 ) -> Admission {
     let failures: Vec<ImageFailure> = verdicts
         .iter()
@@ -275,18 +357,26 @@ fn report(
         let who = describe_object(&request.kind.kind, &request.object, &request.namespace);
         return Admission::plain(Decision::Reject(rejection(&who, &failures)));
     }
-    let warnings = match settings.unmatched_images {
-        UnmatchedImages::Warn => fields
-            .iter()
-            .zip(&verdicts)
-            .filter(|(_, verdict)| matches!(verdict, FieldVerdict::Unmatched))
-            .map(|(planned, _)| messages::unmatched_warning(&planned.field.path, &planned.written))
-            .collect(),
-        UnmatchedImages::Accept | UnmatchedImages::Reject => Vec::new(),
-    };
-    let audit_annotations = audit(settings, fields, &verdicts);
+    let mut warnings: Vec<String> = warned
+        .iter()
+        .flatten()
+        .map(messages::warn_rule_failed)
+        .collect();
+    if settings.unmatched_images == UnmatchedImages::Warn {
+        warnings.extend(
+            fields
+                .iter()
+                .zip(&verdicts)
+                .filter(|(_, verdict)| matches!(verdict, FieldVerdict::Unmatched))
+                .map(|(planned, _)| {
+                    let warn_only = !planned.verifications.is_empty();
+                    messages::unmatched_warning(&planned.field.path, &planned.written, warn_only)
+                }),
+        );
+    }
+    let audit_annotations = audit(settings, fields, &verdicts, warned);
     let pins = pins(request, fields, &verdicts);
-    let decision = if !settings.modify_images_with_digest || pins.is_empty() {
+    let decision = if !settings.digest_policy.pins_in(&request.kind.kind) || pins.is_empty() {
         Decision::Accept
     } else {
         let mut mutated = request.object.clone();
@@ -325,13 +415,15 @@ fn audit(
     settings: &Settings,
     fields: &[PlannedField<'_>],
     verdicts: &[FieldVerdict],
+    warned: &[Vec<ImageFailure>],
 ) -> BTreeMap<String, String> {
     // Fields with the same image have the same outcome: it is written once per image.
     let mut outcomes: BTreeMap<&str, String> = BTreeMap::new();
     let record: serde_json::Map<String, Value> = fields
         .iter()
         .zip(verdicts)
-        .map(|(planned, verdict)| {
+        .zip(warned)
+        .map(|((planned, verdict), warned)| {
             let outcome =
                 outcomes
                     .entry(planned.written.as_str())
@@ -340,8 +432,7 @@ fn audit(
                         FieldVerdict::Unmatched => "unmatched".to_string(),
                         FieldVerdict::Verified(digest) => {
                             let rules: Vec<String> = planned
-                                .verifications
-                                .iter()
+                                .verifications_enforcing(true, settings)
                                 .map(|(id, _)| messages::rule_label(*id, settings))
                                 .collect();
                             messages::verified_by(&rules, digest)
@@ -350,7 +441,12 @@ fn audit(
                         // unrecorded.
                         FieldVerdict::Failed(_) => "failed".to_string(),
                     });
-            (planned.field.path.clone(), Value::String(outcome.clone()))
+            let mut outcome = outcome.clone();
+            if !warned.is_empty() {
+                let rules: Vec<&str> = warned.iter().filter_map(|w| w.rule.as_deref()).collect();
+                outcome.push_str(&messages::warned_by(&rules));
+            }
+            (planned.field.path.clone(), Value::String(outcome))
         })
         .collect();
     if record.is_empty() {

@@ -1,6 +1,7 @@
 //! waPC entry points of the verify-image-signatures policy: they translate between the wire and
 //! plain Rust values; the modules below hold the logic and run natively in tests.
 
+pub mod custom_resources;
 pub mod evaluate;
 pub mod host;
 pub mod image_pattern;
@@ -20,12 +21,10 @@ pub mod workload;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
+use kubewarden_policy_sdk::request::ValidationRequest;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use kubewarden_policy_sdk::{protocol_version_guest, reject_request};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
 use wapc_guest::{register_function, CallResult};
 
@@ -40,42 +39,30 @@ pub extern "C" fn wapc_init() {
     register_function("protocol_version", protocol_version_guest);
 }
 
-/// What `validate` receives: the admission request, and the settings left as raw JSON text so
-/// that settings seen before are recognised without being read again.
-#[derive(Deserialize)]
-struct ValidationPayload<'a> {
-    request: KubernetesAdmissionRequest,
-    /// Absent or `null` when the policy has no settings.
-    #[serde(borrow)]
-    settings: Option<&'a RawValue>,
-}
-
 thread_local! {
-    /// The settings of the last request, by their exact JSON text. A policy server keeps one
+    /// The settings of the last request, with what they read as. A policy server keeps one
     /// instance for many requests with the same settings, so reading them (PEM keys,
     /// patterns) once instead of per request is most of a small request's work.
-    static LAST_SETTINGS: RefCell<Option<(String, Rc<Settings>)>> = const { RefCell::new(None) };
+    static LAST_SETTINGS: RefCell<Option<(Value, Rc<Settings>)>> = const { RefCell::new(None) };
 }
 
-/// The settings written as `raw`, read once per distinct text.
-fn settings_of(raw: Option<&RawValue>) -> Result<Rc<Settings>, String> {
-    let text = raw.map_or("null", RawValue::get);
+/// The settings `document` reads as, read once per distinct document.
+fn settings_of(document: Value) -> Result<Rc<Settings>, String> {
     let cached = LAST_SETTINGS.with_borrow(|last| {
         last.as_ref()
-            .filter(|(last_text, _)| last_text == text)
+            .filter(|(last_document, _)| *last_document == document)
             .map(|(_, settings)| Rc::clone(settings))
     });
     if let Some(settings) = cached {
         return Ok(settings);
     }
-    let document: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let settings = Rc::new(Settings::parse(&document).map_err(|e| e.to_string())?);
-    LAST_SETTINGS.set(Some((text.to_string(), Rc::clone(&settings))));
+    LAST_SETTINGS.set(Some((document, Rc::clone(&settings))));
     Ok(settings)
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    let payload: ValidationPayload = match serde_json::from_slice(payload) {
+    let ValidationRequest { request, settings } = match serde_json::from_slice(payload) {
         Ok(payload) => payload,
         Err(e) => {
             return reject_request(
@@ -87,7 +74,7 @@ fn validate(payload: &[u8]) -> CallResult {
         }
     };
     // The host validated these settings at load time; failing here would mean it did not.
-    let settings = match settings_of(payload.settings) {
+    let settings = match settings_of(settings) {
         Ok(settings) => settings,
         Err(errors) => {
             return reject_request(
@@ -98,7 +85,7 @@ fn validate(payload: &[u8]) -> CallResult {
             )
         }
     };
-    respond(admit(&payload.request, &settings, &KubewardenHost))
+    respond(admit(&request, &settings, &KubewardenHost))
 }
 
 /// The SDK's response for an admission: the decision, and on acceptance the warnings and
@@ -142,44 +129,38 @@ fn validate_settings(payload: &[u8]) -> CallResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_string()).unwrap()
-    }
-
-    /// Settings text with one rule and `extra` top-level fields.
-    fn settings_text(extra: &str) -> Box<RawValue> {
-        let rule =
-            serde_json::json!({"image": "*", "pubKeys": [pem_material::test_material::P256_PUB]});
-        raw(&format!(r#"{{"signatures": [{rule}]{extra}}}"#))
+    /// Settings with one rule and `extra` top-level fields.
+    fn settings_with(extra: Value) -> Value {
+        let mut document = json!({"signatures": [
+            {"image": "*", "pubKeys": [pem_material::test_material::P256_PUB]}
+        ]});
+        if let (Some(document), Value::Object(extra)) = (document.as_object_mut(), extra) {
+            document.extend(extra);
+        }
+        document
     }
 
     #[test]
-    fn settings_are_read_once_per_distinct_text() {
-        let accept = settings_text(r#", "unmatchedImages": "accept""#);
-        let reject = settings_text(r#", "unmatchedImages": "reject""#);
-        let first = settings_of(Some(&accept)).unwrap();
-        let again = settings_of(Some(&accept)).unwrap();
+    fn settings_are_read_once_per_distinct_document() {
+        let accept = settings_with(json!({"unmatchedImages": "accept"}));
+        let reject = settings_with(json!({"unmatchedImages": "reject"}));
+        let first = settings_of(accept.clone()).unwrap();
+        let again = settings_of(accept).unwrap();
         assert!(Rc::ptr_eq(&first, &again));
-        let other = settings_of(Some(&reject)).unwrap();
+        let other = settings_of(reject).unwrap();
         assert!(!Rc::ptr_eq(&first, &other));
         assert_eq!(other.unmatched_images, settings::UnmatchedImages::Reject);
     }
 
     #[test]
     fn invalid_settings_are_reported_and_not_remembered() {
-        let valid = settings_text("");
-        let invalid = settings_text(r#", "modifyImagesWithDigest": "yes""#);
-        let before = settings_of(Some(&valid)).unwrap();
-        let error = settings_of(Some(&invalid)).unwrap_err();
+        let valid = settings_with(json!({}));
+        let invalid = settings_with(json!({"modifyImagesWithDigest": "yes"}));
+        let before = settings_of(valid.clone()).unwrap();
+        let error = settings_of(invalid).unwrap_err();
         assert!(error.contains("modifyImagesWithDigest"), "{error}");
-        assert!(Rc::ptr_eq(&before, &settings_of(Some(&valid)).unwrap()));
-    }
-
-    #[test]
-    fn absent_settings_read_as_null() {
-        let absent = settings_of(None).map(|_| ());
-        let null = settings_of(Some(&raw("null"))).map(|_| ());
-        assert_eq!(absent, null);
+        assert!(Rc::ptr_eq(&before, &settings_of(valid).unwrap()));
     }
 }

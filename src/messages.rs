@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::image_ref::Digest;
 use crate::settings::{RuleId, Settings, SIGNATURES_KEY};
+use crate::verification::QuorumTally;
 
 /// Why one image field was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,35 @@ pub fn rule_label(rule: RuleId, settings: &Settings) -> String {
     )
 }
 
+/// Why a `minimumMatches` rule failed: how many of how many signers passed, and which.
+pub fn quorum_not_met(kind: &str, minimum: usize, total: usize, tally: &QuorumTally) -> String {
+    let passed: Vec<String> = tally
+        .passed
+        .iter()
+        .map(|(i, _)| format!("{kind}[{i}]"))
+        .collect();
+    let mut message = format!(
+        "{} of {total} signers passed, {minimum} required (minimumMatches)",
+        passed.len()
+    );
+    if !passed.is_empty() {
+        let _ = write!(message, "; passed: {}", passed.join(", "));
+    }
+    for (i, reason) in &tally.failed {
+        let _ = write!(message, "; {kind}[{i}] failed: {reason}");
+    }
+    let asked = tally.passed.len() + tally.failed.len();
+    if asked < total {
+        let unasked: Vec<String> = (asked..total).map(|i| format!("{kind}[{i}]")).collect();
+        let _ = write!(
+            message,
+            "; not asked, the quorum being out of reach: {}",
+            unasked.join(", ")
+        );
+    }
+    message
+}
+
 pub fn rules_disagree(verified: &Digest, first: &Digest) -> String {
     format!("verified digest {verified} differs from {first} verified by another rule")
 }
@@ -55,14 +85,42 @@ pub fn pinned_to_another_digest(pinned: &str, verified: &Digest) -> String {
     format!("the image is pinned to {pinned} but the verified digest is {verified}")
 }
 
-pub fn unmatched_rejected() -> String {
-    "no rule covers this image (unmatchedImages: reject)".to_string()
+pub fn digest_required(verified: &Digest) -> String {
+    format!("the image must be written with its digest (digestPolicy: require); the verified digest is {verified}")
 }
 
-pub fn unmatched_warning(path: &str, image: &str) -> String {
+/// `warn_only`: rules with `failureAction: warn` cover the image, but they enforce nothing.
+fn no_rule_covers(warn_only: bool) -> &'static str {
+    if warn_only {
+        "only failureAction: warn rules cover this image"
+    } else {
+        "no rule covers this image"
+    }
+}
+
+pub fn unmatched_rejected(warn_only: bool) -> String {
+    format!("{} (unmatchedImages: reject)", no_rule_covers(warn_only))
+}
+
+pub fn unmatched_warning(path: &str, image: &str, warn_only: bool) -> String {
     format!(
-        "{path} {image:?}: no rule covers this image; admitted unverified (unmatchedImages: warn)"
+        "{path} {image:?}: {}; admitted unverified (unmatchedImages: warn)",
+        no_rule_covers(warn_only)
     )
+}
+
+/// The admission warning for an image a `failureAction: warn` rule would have refused.
+pub fn warn_rule_failed(failure: &ImageFailure) -> String {
+    let rule = failure.rule.as_deref().unwrap_or("a rule");
+    format!(
+        "{} {:?} failed {rule}: {}; admitted (failureAction: warn)",
+        failure.path, failure.image, failure.reason
+    )
+}
+
+/// Appended to a field's audit record: `; failed warn-only signatures[1] (keyless)`.
+pub fn warned_by(rules: &[&str]) -> String {
+    format!("; failed warn-only {}", rules.join(", "))
 }
 
 /// The audit record of a verified field: `signatures[0] (pubKeys): sha256:…`.

@@ -6,8 +6,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::host::{SigstoreHost, VerificationRequest};
+use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
 use crate::image_ref::{Digest, ImageRef};
+use crate::messages;
 use crate::settings::{RuleId, Settings, SignatureRule};
 use crate::signature_proof::{prove, signature_manifest_reference, ProofDemand};
 
@@ -73,38 +74,103 @@ impl VerificationPlan {
     }
 }
 
-/// All host checks of the rule must pass, each proven where the host cannot be trusted to
-/// have, and agree on one well-formed digest; anything else, including a host error, means
-/// "not verified".
+/// All host checks of the rule must pass (or, with `minimumMatches`, that many of its
+/// signers), each proven where the host cannot be trusted to have, and agree on one
+/// well-formed digest; anything else, including a host error, means "not verified".
 fn verify_rule(
     image: &PlannedImage,
     rule: &SignatureRule,
     host: &dyn SigstoreHost,
     manifests: &SignatureManifests<'_>,
 ) -> RuleOutcome {
+    if let (Some(minimum), Some(signers)) = (rule.minimum_matches, rule.signer.each_signer()) {
+        return verify_quorum(image, rule, signers, minimum, host, manifests);
+    }
     let mut verified: Option<Digest> = None;
     for check in rule.signer.checks() {
-        let request = VerificationRequest {
-            image: &image.normalised,
-            check,
-            annotations: rule.annotations.as_ref(),
-        };
-        let digest = Digest::parse(&host.verify(&request)?)?;
-        if let Some(demand) = rule.signer.proof_demand(&request.check) {
-            manifests
-                .prove(&image.repository, &digest, demand)
-                .map_err(|reason| format!("the host trusted the signature, but {reason}"))?;
-        }
-        match &verified {
-            Some(previous) if *previous != digest => {
-                return Err(format!(
-                    "verifications disagree on the digest ({previous} then {digest}); the tag moved while it was checked"
-                ))
-            }
-            _ => verified = Some(digest),
-        }
+        let digest = verify_check(image, rule, check, host, manifests)?;
+        agree(&mut verified, digest)?;
     }
     verified.ok_or_else(|| "rule has no signer checks".to_string())
+}
+
+/// `minimumMatches`: the signers are asked one by one, in settings order, until enough have
+/// passed or too few are left to reach the quorum.
+fn verify_quorum(
+    image: &PlannedImage,
+    rule: &SignatureRule,
+    signers: Vec<SignerCheck<'_>>,
+    minimum: usize,
+    host: &dyn SigstoreHost,
+    manifests: &SignatureManifests<'_>,
+) -> RuleOutcome {
+    let total = signers.len();
+    let mut tally = QuorumTally::default();
+    for (i, check) in signers.into_iter().enumerate() {
+        let reachable = tally.passed.len() + (total - i) >= minimum;
+        if tally.passed.len() >= minimum || !reachable {
+            break;
+        }
+        match verify_check(image, rule, check, host, manifests) {
+            Ok(digest) => tally.passed.push((i, digest)),
+            Err(reason) => tally.failed.push((i, reason)),
+        }
+    }
+    if tally.passed.len() < minimum {
+        return Err(messages::quorum_not_met(
+            rule.signer.kind(),
+            minimum,
+            total,
+            &tally,
+        ));
+    }
+    let mut verified = None;
+    for (_, digest) in tally.passed {
+        agree(&mut verified, digest)?;
+    }
+    verified.ok_or_else(|| "rule has no signer checks".to_string())
+}
+
+/// The signers of a `minimumMatches` rule that were asked: which passed, which failed and why.
+#[derive(Debug, Default)]
+pub struct QuorumTally {
+    pub passed: Vec<(usize, Digest)>,
+    pub failed: Vec<(usize, String)>,
+}
+
+/// One host call, and the policy's own proof where the host's answer is not enough.
+fn verify_check(
+    image: &PlannedImage,
+    rule: &SignatureRule,
+    check: SignerCheck<'_>,
+    host: &dyn SigstoreHost,
+    manifests: &SignatureManifests<'_>,
+) -> RuleOutcome {
+    let request = VerificationRequest {
+        image: &image.normalised,
+        check,
+        annotations: rule.annotations.as_ref(),
+    };
+    let digest = Digest::parse(&host.verify(&request)?)?;
+    if let Some(demand) = rule.signer.proof_demand(&request.check) {
+        manifests
+            .prove(&image.repository, &digest, demand)
+            .map_err(|reason| format!("the host trusted the signature, but {reason}"))?;
+    }
+    Ok(digest)
+}
+
+/// Every call of one rule must vouch for the same digest.
+fn agree(verified: &mut Option<Digest>, digest: Digest) -> Result<(), String> {
+    match verified {
+        Some(previous) if *previous != digest => Err(format!(
+            "verifications disagree on the digest ({previous} then {digest}); the tag moved while it was checked"
+        )),
+        _ => {
+            *verified = Some(digest);
+            Ok(())
+        }
+    }
 }
 
 /// A manifest as the host answered: the bytes, no such manifest, or why it could not be read.

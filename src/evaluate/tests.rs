@@ -284,16 +284,78 @@ fn an_image_pinned_to_another_digest_is_rejected() {
     );
 }
 
-#[test]
-fn pinning_can_be_switched_off() {
-    let mut rules = pub_keys_for("*");
-    rules.modify_images_with_digest = false;
-    let host = FakeHost::trusting();
-    assert_eq!(
-        evaluate(&fixture("pod_every_image_field.json"), &rules, &host),
-        Decision::Accept
+/// What each digest policy does with a verified, unpinned image, per kind.
+#[rstest]
+#[case::pin_pod("pin", "pod_every_image_field.json", "mutate")]
+#[case::pin_deployment("pin", "deployment_every_image_field.json", "mutate")]
+#[case::pin_cronjob("pin", "cronjob_every_image_field.json", "mutate")]
+#[case::pods_only_pod("pinPodsOnly", "pod_every_image_field.json", "mutate")]
+#[case::pods_only_debug("pinPodsOnly", "pod_kubectl_debug_ephemeralcontainers.json", "mutate")]
+#[case::pods_only_deployment("pinPodsOnly", "deployment_every_image_field.json", "accept")]
+#[case::pods_only_replicaset("pinPodsOnly", "replicaset_every_image_field.json", "accept")]
+#[case::pods_only_cronjob("pinPodsOnly", "cronjob_every_image_field.json", "accept")]
+#[case::keep_pod("keep", "pod_every_image_field.json", "accept")]
+#[case::keep_deployment("keep", "deployment_every_image_field.json", "accept")]
+#[case::require_pod("require", "pod_every_image_field.json", "reject")]
+#[case::require_deployment("require", "deployment_every_image_field.json", "reject")]
+fn each_digest_policy_pins_keeps_or_requires(
+    #[case] policy: &str,
+    #[case] name: &str,
+    #[case] expected: &str,
+) {
+    let rules = settings(
+        json!({"digestPolicy": policy, "signatures": [{"image": "*", "pubKeys": [P256_PUB]}]}),
     );
-    assert_eq!(host.call_count(), 4, "verification still happens");
+    let host = FakeHost::trusting();
+    let decision = evaluate(&fixture(name), &rules, &host);
+    let outcome = match &decision {
+        Decision::Accept => "accept",
+        Decision::Mutate(_) => "mutate",
+        Decision::Reject(_) => "reject",
+    };
+    assert_eq!(outcome, expected, "{decision:?}");
+    assert!(
+        host.call_count() > 0,
+        "verification happens whatever the policy"
+    );
+}
+
+#[test]
+fn require_names_every_image_written_without_a_digest_and_the_digest_to_write() {
+    let rules = settings(
+        json!({"digestPolicy": "require", "signatures": [{"image": "ghcr.io/acme/app*", "pubKeys": [P256_PUB]}]}),
+    );
+    let host = FakeHost::trusting();
+    let request = fixture("pod_every_image_field.json");
+    let Decision::Reject(message) = evaluate(&request, &rules, &host) else {
+        panic!("expected a rejection")
+    };
+    let reason = format!(
+        "the image must be written with its digest (digestPolicy: require); the verified digest is {DIGEST_A}"
+    );
+    assert_eq!(
+        message,
+        format!(
+            "Pod shop/web: 2 images not verified: spec.containers[0].image \"ghcr.io/acme/app:v1\": {reason}; spec.containers[1].image \"ghcr.io/acme/app:v1\": {reason}"
+        )
+    );
+
+    // Written with the verified digest: admitted as written; other images are not covered.
+    let mut pinned = request.clone();
+    for i in 0..2 {
+        pinned.object["spec"]["containers"][i]["image"] =
+            json!(format!("ghcr.io/acme/app:v1@{DIGEST_A}"));
+    }
+    assert_eq!(evaluate(&pinned, &rules, &host), Decision::Accept);
+    // Written with another digest: refused as under every policy.
+    pinned.object["spec"]["containers"][1]["image"] = json!(format!("ghcr.io/acme/app@{DIGEST_B}"));
+    let Decision::Reject(message) = evaluate(&pinned, &rules, &host) else {
+        panic!("expected a rejection")
+    };
+    assert!(
+        message.contains(&format!("the image is pinned to {DIGEST_B}")),
+        "{message}"
+    );
 }
 
 #[rstest]
@@ -737,4 +799,451 @@ fn slots_are_found_by_pointer(#[case] pointer: &str, #[case] found: Option<&str>
     }});
     let slot = slot_mut(&mut object, pointer).map(|slot| slot.as_str().unwrap().to_string());
     assert_eq!(slot.as_deref(), found);
+}
+
+mod warn_rules {
+    //! `failureAction: warn`: a failing warn rule admits with a warning; it never weakens an
+    //! enforcing rule, never pins, and does not count as covering an image.
+    use super::*;
+    use crate::host::SignerCheck;
+
+    const APP: &str = "spec.containers[0].image \"ghcr.io/acme/app:v1\"";
+
+    /// Rule 0 (pubKeys) enforces when `enforcing`; rule 1 (keyless) warns. Both cover app*.
+    fn rules(enforcing: bool, extra: Value) -> Settings {
+        let mut signatures = vec![
+            json!({"image": "ghcr.io/acme/app*", "failureAction": "warn",
+            "keyless": [{"issuer": "https://issuer.example", "subject": "new@example.com"}]}),
+        ];
+        if enforcing {
+            signatures.insert(
+                0,
+                json!({"image": "ghcr.io/acme/app*", "pubKeys": [P256_PUB]}),
+            );
+        }
+        let mut document = json!({"signatures": signatures});
+        document
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        settings(document)
+    }
+
+    /// Answers per signer kind: `pubKeys` and `keyless`, as the test says.
+    fn host(pub_keys: Result<&str, &str>, keyless: Result<&str, &str>) -> FakeHost {
+        let (pub_keys, keyless) = (
+            pub_keys.map(str::to_string).map_err(str::to_string),
+            keyless.map(str::to_string).map_err(str::to_string),
+        );
+        FakeHost::answering(move |r| match r.check {
+            SignerCheck::PubKeys(_) => pub_keys.clone(),
+            _ => keyless.clone(),
+        })
+    }
+
+    fn app_pod() -> KubernetesAdmissionRequest {
+        fixture("pod_generated_name.json")
+    }
+
+    fn audit_of(admission: &Admission) -> Value {
+        let record: Value =
+            serde_json::from_str(&admission.audit_annotations[IMAGES_AUDIT_KEY]).unwrap();
+        record["spec.containers[0].image"].clone()
+    }
+
+    #[test]
+    fn a_failing_warn_rule_alone_admits_with_a_warning_and_pins_nothing() {
+        let admission = admit(
+            &app_pod(),
+            &rules(false, json!({})),
+            &host(Ok(DIGEST_A), Err("no matching signature")),
+        );
+        assert_eq!(admission.decision, Decision::Accept);
+        assert_eq!(
+            admission.warnings,
+            [format!("{APP} failed signatures[0] (keyless): no matching signature; admitted (failureAction: warn)")]
+        );
+        assert_eq!(
+            audit_of(&admission),
+            json!("unmatched; failed warn-only signatures[0] (keyless)")
+        );
+    }
+
+    #[test]
+    fn a_passing_warn_rule_alone_vouches_for_nothing_it_is_not_pinned() {
+        let admission = admit(
+            &app_pod(),
+            &rules(false, json!({})),
+            &host(Ok(DIGEST_A), Ok(DIGEST_A)),
+        );
+        assert_eq!(admission.decision, Decision::Accept);
+        assert!(admission.warnings.is_empty());
+        assert_eq!(audit_of(&admission), json!("unmatched"));
+    }
+
+    /// An attacker's image that only a warn rule covers is not let through a safety net.
+    #[test]
+    fn a_warn_rule_does_not_count_as_coverage_for_unmatched_images() {
+        let admission = admit(
+            &app_pod(),
+            &rules(false, json!({"unmatchedImages": "reject"})),
+            &host(Ok(DIGEST_A), Ok(DIGEST_A)),
+        );
+        let Decision::Reject(message) = admission.decision else {
+            panic!("expected a rejection")
+        };
+        assert!(
+            message.ends_with(&format!(
+                "{APP}: only failureAction: warn rules cover this image (unmatchedImages: reject)"
+            )),
+            "{message}"
+        );
+        let admission = admit(
+            &app_pod(),
+            &rules(false, json!({"unmatchedImages": "warn"})),
+            &host(Ok(DIGEST_A), Ok(DIGEST_A)),
+        );
+        assert_eq!(
+            admission.warnings,
+            [format!("{APP}: only failureAction: warn rules cover this image; admitted unverified (unmatchedImages: warn)")]
+        );
+    }
+
+    #[test]
+    fn a_warn_rule_never_weakens_an_enforcing_rule() {
+        let admission = admit(
+            &app_pod(),
+            &rules(true, json!({})),
+            &host(Err("no matching signature"), Ok(DIGEST_A)),
+        );
+        let Decision::Reject(message) = admission.decision else {
+            panic!("expected a rejection")
+        };
+        assert!(
+            message.ends_with(&format!(
+                "{APP} failed signatures[0] (pubKeys): no matching signature"
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn beside_a_passing_enforcing_rule_a_failing_warn_rule_warns_and_the_image_is_pinned() {
+        let admission = admit(
+            &app_pod(),
+            &rules(true, json!({})),
+            &host(Ok(DIGEST_A), Err("no matching signature")),
+        );
+        let Decision::Mutate(mutated) = &admission.decision else {
+            panic!("expected a mutation: {:?}", admission.decision)
+        };
+        assert_eq!(
+            mutated.pointer("/spec/containers/0/image"),
+            Some(&json!(format!("ghcr.io/acme/app:v1@{DIGEST_A}")))
+        );
+        assert_eq!(
+            admission.warnings,
+            [format!("{APP} failed signatures[1] (keyless): no matching signature; admitted (failureAction: warn)")]
+        );
+        assert_eq!(
+            audit_of(&admission),
+            json!(format!("verified by signatures[0] (pubKeys): {DIGEST_A}; failed warn-only signatures[1] (keyless)"))
+        );
+    }
+
+    /// The pin is the enforcing rule's digest; a warn rule vouching for another is a warning.
+    #[test]
+    fn the_pin_is_only_ever_a_digest_an_enforcing_rule_verified() {
+        let admission = admit(
+            &app_pod(),
+            &rules(true, json!({})),
+            &host(Ok(DIGEST_A), Ok(DIGEST_B)),
+        );
+        let Decision::Mutate(mutated) = &admission.decision else {
+            panic!("expected a mutation: {:?}", admission.decision)
+        };
+        assert_eq!(
+            mutated.pointer("/spec/containers/0/image"),
+            Some(&json!(format!("ghcr.io/acme/app:v1@{DIGEST_A}")))
+        );
+        assert_eq!(
+            admission.warnings,
+            [format!("{APP} failed signatures[1] (keyless): verified digest {DIGEST_B} differs from {DIGEST_A} verified by another rule; admitted (failureAction: warn)")]
+        );
+    }
+
+    #[rstest]
+    #[case::written_other_digest(
+        json!({}),
+        Some(DIGEST_B),
+        format!("the image is pinned to {DIGEST_B} but the verified digest is {DIGEST_A}")
+    )]
+    #[case::require_without_digest(
+        json!({"digestPolicy": "require"}),
+        None,
+        format!("the image must be written with its digest (digestPolicy: require); the verified digest is {DIGEST_A}")
+    )]
+    fn a_warn_rule_alone_warns_where_an_enforcing_rule_would_refuse_the_digest(
+        #[case] extra: Value,
+        #[case] written: Option<&str>,
+        #[case] reason: String,
+    ) {
+        let mut request = app_pod();
+        if let Some(digest) = written {
+            request.object["spec"]["containers"][0]["image"] =
+                json!(format!("ghcr.io/acme/app:v1@{digest}"));
+        }
+        let admission = admit(
+            &request,
+            &rules(false, extra),
+            &host(Ok(DIGEST_A), Ok(DIGEST_A)),
+        );
+        assert_eq!(admission.decision, Decision::Accept);
+        assert_eq!(admission.warnings.len(), 1, "{:?}", admission.warnings);
+        assert!(
+            admission.warnings[0].ends_with(&format!(
+                "failed signatures[0] (keyless): {reason}; admitted (failureAction: warn)"
+            )),
+            "{:?}",
+            admission.warnings
+        );
+    }
+}
+
+mod minimum_matches {
+    //! `minimumMatches`: N of the listed signers, each its own host call, asked only until the
+    //! quorum is met or out of reach.
+    use super::*;
+    use crate::host::SignerCheck;
+
+    const KEYS: [&str; 3] = [P256_PUB, P384_PUB, RSA_PUB];
+
+    fn two_of_three() -> Settings {
+        settings(
+            json!({"signatures": [{"image": "ghcr.io/acme/app*", "pubKeys": KEYS, "minimumMatches": 2}]}),
+        )
+    }
+
+    /// Answers per key: `Ok(digest)` or `Err(reason)`, by the key's position in `KEYS`.
+    fn host(answers: [Result<&'static str, &'static str>; 3]) -> FakeHost {
+        FakeHost::answering(move |r| match r.check {
+            SignerCheck::PubKeys([key]) => {
+                let i = KEYS.iter().position(|k| k == key).expect("a listed key");
+                answers[i].map(str::to_string).map_err(str::to_string)
+            }
+            ref other => panic!("one key per call, got {other:?}"),
+        })
+    }
+
+    #[rstest]
+    #[case::first_two_pass([Ok(DIGEST_A), Ok(DIGEST_A), Err("x")], 2, None)]
+    #[case::first_fails([Err("no signature by this key"), Ok(DIGEST_A), Ok(DIGEST_A)], 3, None)]
+    #[case::two_fail([Err("no signature"), Err("unreachable registry"), Ok(DIGEST_A)], 2,
+        Some("0 of 3 signers passed, 2 required (minimumMatches); pubKeys[0] failed: no signature; pubKeys[1] failed: unreachable registry; not asked, the quorum being out of reach: pubKeys[2]"))]
+    #[case::one_passes([Ok(DIGEST_A), Err("no signature"), Err("no signature")], 3,
+        Some("1 of 3 signers passed, 2 required (minimumMatches); passed: pubKeys[0]; pubKeys[1] failed: no signature; pubKeys[2] failed: no signature"))]
+    #[case::passing_signers_disagree([Ok(DIGEST_A), Ok(DIGEST_B), Ok(DIGEST_A)], 2,
+        Some("verifications disagree on the digest"))]
+    fn n_of_m_signers(
+        #[case] answers: [Result<&'static str, &'static str>; 3],
+        #[case] calls: usize,
+        #[case] rejection: Option<&str>,
+    ) {
+        let host = host(answers);
+        // Two containers share the image: each signer is still asked once.
+        let decision = evaluate(
+            &fixture("pod_every_image_field.json"),
+            &two_of_three(),
+            &host,
+        );
+        assert_eq!(host.call_count(), calls, "{:?}", host.call_log());
+        match (decision, rejection) {
+            (Decision::Mutate(mutated), None) => assert_eq!(
+                mutated.pointer("/spec/containers/1/image"),
+                Some(&json!(format!("ghcr.io/acme/app:v1@{DIGEST_A}")))
+            ),
+            (Decision::Reject(message), Some(reason)) => assert!(
+                message.contains(&format!(
+                    "spec.containers[0].image \"ghcr.io/acme/app:v1\" failed signatures[0] (pubKeys): {reason}"
+                )),
+                "{message}"
+            ),
+            (decision, expected) => panic!("{decision:?}, expected rejection {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn without_minimum_matches_the_whole_list_is_one_call_as_before() {
+        let rules =
+            settings(json!({"signatures": [{"image": "ghcr.io/acme/app*", "pubKeys": KEYS}]}));
+        let host = FakeHost::answering(|r| match r.check {
+            SignerCheck::PubKeys(keys) if keys.len() == 3 => Ok(DIGEST_A.to_string()),
+            ref other => panic!("{other:?}"),
+        });
+        assert!(matches!(
+            evaluate(&fixture("pod_generated_name.json"), &rules, &host),
+            Decision::Mutate(_)
+        ));
+        assert_eq!(host.call_count(), 1);
+    }
+
+    #[test]
+    fn keyless_identities_are_asked_one_by_one() {
+        let rules = settings(
+            json!({"signatures": [{"image": "ghcr.io/acme/app*", "minimumMatches": 1,
+            "keyless": [{"issuer": "https://i.example", "subject": "old@example.com"},
+                        {"issuer": "https://i.example", "subject": "new@example.com"}]}]}),
+        );
+        let host = FakeHost::answering(|r| match r.check {
+            SignerCheck::Keyless([identity]) if identity.subject == "new@example.com" => {
+                Ok(DIGEST_A.to_string())
+            }
+            SignerCheck::Keyless([_]) => Err("no signature by this identity".to_string()),
+            ref other => panic!("one identity per call, got {other:?}"),
+        });
+        assert!(matches!(
+            evaluate(&fixture("pod_generated_name.json"), &rules, &host),
+            Decision::Mutate(_)
+        ));
+        assert_eq!(host.call_count(), 2);
+    }
+}
+
+mod custom_resources {
+    //! `customResources`: images found by JSONPath are matched, skipped, verified, pinned and
+    //! reported like container images, under their concrete paths.
+    use super::*;
+
+    fn rollout_settings(extra: Value) -> Settings {
+        let mut document = json!({
+            "customResources": [{"group": "argoproj.io", "kind": "Rollout", "paths": [
+                "$.spec.template.spec.containers[*].image",
+                "$.spec.template.spec.initContainers[*].image"
+            ]}],
+            "signatures": [{"image": "ghcr.io/acme/*", "pubKeys": [P256_PUB]}]
+        });
+        document
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        settings(document)
+    }
+
+    #[test]
+    fn images_found_by_json_path_are_verified_and_pinned_and_nothing_else_changes() {
+        let request = fixture("rollout_app_and_migrate_images.json");
+        let host = FakeHost::trusting();
+        let admission = admit(&request, &rollout_settings(json!({})), &host);
+        let Decision::Mutate(mutated) = &admission.decision else {
+            panic!("expected a mutation: {:?}", admission.decision)
+        };
+        let expected: BTreeMap<String, (Value, Value)> = [
+            (
+                "/spec/template/spec/containers/0/image",
+                "ghcr.io/acme/app:v1",
+            ),
+            (
+                "/spec/template/spec/initContainers/0/image",
+                "ghcr.io/acme/migrate:v2",
+            ),
+        ]
+        .into_iter()
+        .map(|(p, image)| {
+            (
+                p.to_string(),
+                (json!(image), json!(format!("{image}@{DIGEST_A}"))),
+            )
+        })
+        .collect();
+        assert_eq!(changed(&request.object, mutated), expected);
+        assert_eq!(host.call_count(), 2, "nginx is not covered");
+        let record: Value =
+            serde_json::from_str(&admission.audit_annotations[IMAGES_AUDIT_KEY]).unwrap();
+        assert_eq!(
+            record["spec.template.spec.containers[1].image"],
+            json!("unmatched")
+        );
+    }
+
+    #[test]
+    fn a_rejection_names_the_concrete_path() {
+        let host = FakeHost::answering(|r| {
+            if r.image.contains("migrate") {
+                Err("no matching signature".into())
+            } else {
+                Ok(DIGEST_A.into())
+            }
+        });
+        let decision = evaluate(
+            &fixture("rollout_app_and_migrate_images.json"),
+            &rollout_settings(json!({})),
+            &host,
+        );
+        assert_eq!(
+            decision,
+            Decision::Reject("Rollout shop/web: 1 image not verified: spec.template.spec.initContainers[0].image \"ghcr.io/acme/migrate:v2\" failed signatures[0] (pubKeys): no matching signature".into())
+        );
+    }
+
+    #[rstest]
+    #[case::skipped(json!({"skipImages": ["ghcr.io/acme/migrate:*"], "unmatchedImages": "reject", "signatures": [{"image": "ghcr.io/acme/app*", "pubKeys": [P256_PUB]}, {"image": "docker.io/library/nginx*", "pubKeys": [P256_PUB]}]}), "mutate")]
+    #[case::unmatched_rejected(json!({"unmatchedImages": "reject"}), "reject")]
+    #[case::pods_only(json!({"digestPolicy": "pinPodsOnly"}), "accept")]
+    #[case::require(json!({"digestPolicy": "require"}), "reject")]
+    fn settings_apply_to_custom_resources_as_to_workloads(
+        #[case] extra: Value,
+        #[case] expected: &str,
+    ) {
+        let decision = evaluate(
+            &fixture("rollout_app_and_migrate_images.json"),
+            &rollout_settings(extra),
+            &FakeHost::trusting(),
+        );
+        let outcome = match &decision {
+            Decision::Accept => "accept",
+            Decision::Mutate(_) => "mutate",
+            Decision::Reject(_) => "reject",
+        };
+        assert_eq!(outcome, expected, "{decision:?}");
+    }
+
+    #[rstest]
+    #[case::not_listed("argoproj.io", "Rollout", false)]
+    #[case::other_group("example.com", "Rollout", true)]
+    #[case::other_kind("argoproj.io", "AnalysisRun", true)]
+    fn resources_not_listed_are_admitted_untouched(
+        #[case] group: &str,
+        #[case] kind: &str,
+        #[case] listed: bool,
+    ) {
+        let mut request = fixture("rollout_app_and_migrate_images.json");
+        request.kind.group = group.to_string();
+        request.kind.kind = kind.to_string();
+        let rules = if listed {
+            rollout_settings(json!({}))
+        } else {
+            pub_keys_for("*")
+        };
+        let host = FakeHost::trusting();
+        assert_eq!(evaluate(&request, &rules, &host), Decision::Accept);
+        assert_eq!(host.call_count(), 0);
+    }
+
+    #[test]
+    fn a_non_string_image_at_a_path_is_refused() {
+        let mut request = fixture("rollout_app_and_migrate_images.json");
+        request.object["spec"]["template"]["spec"]["containers"][0]["image"] =
+            json!({"repository": "ghcr.io/acme/app"});
+        let Decision::Reject(message) = evaluate(
+            &request,
+            &rollout_settings(json!({})),
+            &FakeHost::trusting(),
+        ) else {
+            panic!("expected a rejection")
+        };
+        assert!(
+            message.contains("spec.template.spec.containers[0].image \"{\\\"repository\\\":\\\"ghcr.io/acme/app\\\"}\": image must be a string"),
+            "{message}"
+        );
+    }
 }

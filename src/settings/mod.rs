@@ -1,10 +1,11 @@
-//! The policy's settings: signature rules and the pinning switch, read strictly so that every
+//! The policy's settings: signature rules and what becomes of verified digests, read strictly so that every
 //! mistake is reported at deploy time, all at once, each with its path.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::custom_resources::{self, CustomResource, CUSTOM_RESOURCES_KEY};
 use crate::host::SigstoreHost;
 use crate::image_pattern::{ImagePattern, SkipPattern};
 use crate::signers::{signer_rule_keys, Signer};
@@ -14,6 +15,7 @@ use crate::strict_fields::{
 
 pub const SIGNATURES_KEY: &str = "signatures";
 pub const MODIFY_KEY: &str = "modifyImagesWithDigest";
+pub const DIGEST_POLICY_KEY: &str = "digestPolicy";
 pub const UNMATCHED_KEY: &str = "unmatchedImages";
 pub const SKIP_KEY: &str = "skipImages";
 /// Written by the Kubewarden UI's form (questions-ui.yml, and the established policy's) to
@@ -46,12 +48,83 @@ impl UnmatchedImages {
     ];
 }
 
+/// What the policy does with the digest it verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestPolicy {
+    /// Pin every verified image, in every kind (`modifyImagesWithDigest: true`).
+    Pin,
+    /// Pin only in Pods: controllers' templates stay as written in Git, so GitOps tools see no
+    /// drift, while the Pods they create run exactly the verified content.
+    PinPodsOnly,
+    /// Verify, never mutate (`modifyImagesWithDigest: false`).
+    Keep,
+    /// Verify, never mutate, and refuse a covered image not written with a digest.
+    Require,
+}
+
+impl DigestPolicy {
+    const CHOICES: [(&'static str, DigestPolicy); 4] = [
+        ("pin", DigestPolicy::Pin),
+        ("pinPodsOnly", DigestPolicy::PinPodsOnly),
+        ("keep", DigestPolicy::Keep),
+        ("require", DigestPolicy::Require),
+    ];
+
+    /// What `modifyImagesWithDigest` means in these terms.
+    fn from_modify(modify: bool) -> Self {
+        if modify {
+            DigestPolicy::Pin
+        } else {
+            DigestPolicy::Keep
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(_, choice)| *choice == self)
+            .map_or("pin", |(name, _)| name)
+    }
+
+    /// Whether the policy rewrites images at all, as `modifyImagesWithDigest` says it.
+    fn mutates(self) -> bool {
+        matches!(self, DigestPolicy::Pin | DigestPolicy::PinPodsOnly)
+    }
+
+    /// Whether verified images of an object of `kind` are pinned.
+    pub fn pins_in(self, kind: &str) -> bool {
+        match self {
+            DigestPolicy::Pin => true,
+            DigestPolicy::PinPodsOnly => kind == "Pod",
+            DigestPolicy::Keep | DigestPolicy::Require => false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Settings {
     pub rules: Vec<SignatureRule>,
-    pub modify_images_with_digest: bool,
+    pub digest_policy: DigestPolicy,
     pub unmatched_images: UnmatchedImages,
     pub skip_images: Vec<SkipPattern>,
+    pub custom_resources: Vec<CustomResource>,
+}
+
+/// What a rule's failure does to the image it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureAction {
+    /// The object is refused (the established behaviour).
+    Reject,
+    /// The object is admitted with an admission warning: for rolling out a new rule. Such a
+    /// rule never pins, never vouches for an image, and does not count as covering it.
+    Warn,
+}
+
+impl FailureAction {
+    const CHOICES: [(&'static str, FailureAction); 2] = [
+        ("reject", FailureAction::Reject),
+        ("warn", FailureAction::Warn),
+    ];
 }
 
 /// The position of a rule in `signatures`, as messages name it (`signatures[2]`).
@@ -70,6 +143,11 @@ impl Settings {
     pub fn rule(&self, id: RuleId) -> &SignatureRule {
         &self.rules[id.0]
     }
+
+    /// The `customResources` entry for requests of this API group and kind.
+    pub fn custom_resource(&self, group: &str, kind: &str) -> Option<&CustomResource> {
+        self.custom_resources.iter().find(|r| r.is(group, kind))
+    }
 }
 
 /// One entry of `signatures`: images matching `image` must be signed by `signer`, with
@@ -79,6 +157,16 @@ pub struct SignatureRule {
     pub image: ImagePattern,
     pub annotations: Option<BTreeMap<String, String>>,
     pub signer: Signer,
+    pub failure_action: FailureAction,
+    /// How many of the signer's listed signers must have signed; `None` is all of them, checked
+    /// as the established policy does (one host call for the whole list).
+    pub minimum_matches: Option<usize>,
+}
+
+impl SignatureRule {
+    pub fn enforces(&self) -> bool {
+        self.failure_action == FailureAction::Reject
+    }
 }
 
 impl Settings {
@@ -118,9 +206,24 @@ impl Settings {
                 None
             }
         };
-        let modify = match top.take(MODIFY_KEY) {
-            Some(v) => boolean(v, MODIFY_KEY, errors),
-            None => Some(true),
+        let modify = top.take(MODIFY_KEY).map(|v| boolean(v, MODIFY_KEY, errors));
+        let digest_policy = top
+            .take(DIGEST_POLICY_KEY)
+            .map(|v| read_digest_policy(v, errors));
+        let digest_policy = match (modify, digest_policy) {
+            (Some(Some(modify)), Some(Some(policy))) if modify != policy.mutates() => {
+                errors.add(
+                    DIGEST_POLICY_KEY,
+                    format!(
+                        "{:?} contradicts {MODIFY_KEY}: {modify}; give only {DIGEST_POLICY_KEY} ({MODIFY_KEY}: true is pin, false is keep)",
+                        policy.name()
+                    ),
+                );
+                None
+            }
+            (_, Some(policy)) => policy,
+            (Some(modify), None) => modify.map(DigestPolicy::from_modify),
+            (None, None) => Some(DigestPolicy::Pin),
         };
         let unmatched = match top.take(UNMATCHED_KEY) {
             Some(v) => read_unmatched(v, errors),
@@ -128,6 +231,10 @@ impl Settings {
         };
         let skip = match top.take(SKIP_KEY) {
             Some(v) => strict_fields::list(v, SKIP_KEY, errors, read_skip_pattern),
+            None => Some(Vec::new()),
+        };
+        let custom_resources = match top.take(CUSTOM_RESOURCES_KEY) {
+            Some(v) => custom_resources::read(v, errors),
             None => Some(Vec::new()),
         };
         if let Some(kind) = top.take(UI_SIGNER_KIND_KEY) {
@@ -146,9 +253,10 @@ impl Settings {
         top.finish(&TOP_LEVEL_KEYS, errors);
         Some(Settings {
             rules: rules?,
-            modify_images_with_digest: modify?,
+            digest_policy: digest_policy?,
             unmatched_images: unmatched?,
             skip_images: skip?,
+            custom_resources: custom_resources?,
         })
     }
 }
@@ -159,20 +267,31 @@ pub fn settings_keys() -> Vec<&'static str> {
         .into_iter()
         .chain(COMMON_RULE_KEYS)
         .chain(crate::signers::signer_settings_keys())
+        .chain(custom_resources::ENTRY_KEYS)
         .collect()
 }
 
 /// The keys a settings document may have at its top level.
-const TOP_LEVEL_KEYS: [&str; 5] = [
+const TOP_LEVEL_KEYS: [&str; 7] = [
     SIGNATURES_KEY,
     MODIFY_KEY,
+    DIGEST_POLICY_KEY,
     UNMATCHED_KEY,
     SKIP_KEY,
+    CUSTOM_RESOURCES_KEY,
     UI_SIGNER_KIND_KEY,
 ];
 
+pub const FAILURE_ACTION_KEY: &str = "failureAction";
+pub const MINIMUM_MATCHES_KEY: &str = "minimumMatches";
+
 /// The keys every rule may carry besides its signer kind's.
-const COMMON_RULE_KEYS: [&str; 2] = ["image", "annotations"];
+const COMMON_RULE_KEYS: [&str; 4] = [
+    "image",
+    "annotations",
+    FAILURE_ACTION_KEY,
+    MINIMUM_MATCHES_KEY,
+];
 
 fn read_unmatched(value: &Value, errors: &mut SettingsErrors) -> Option<UnmatchedImages> {
     let text = string(value, UNMATCHED_KEY, errors)?;
@@ -184,6 +303,21 @@ fn read_unmatched(value: &Value, errors: &mut SettingsErrors) -> Option<Unmatche
         errors.add(
             UNMATCHED_KEY,
             format!("must be one of accept, warn, reject, found {text:?}"),
+        );
+    }
+    choice
+}
+
+fn read_digest_policy(value: &Value, errors: &mut SettingsErrors) -> Option<DigestPolicy> {
+    let text = string(value, DIGEST_POLICY_KEY, errors)?;
+    let choice = DigestPolicy::CHOICES
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, choice)| *choice);
+    if choice.is_none() {
+        errors.add(
+            DIGEST_POLICY_KEY,
+            format!("must be one of pin, pinPodsOnly, keep, require, found {text:?}"),
         );
     }
     choice
@@ -226,7 +360,18 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
         .take("annotations")
         .and_then(|v| string_map(v, &child(path, "annotations"), errors))
         .filter(|map| !map.is_empty());
+    let failure_action = match rule.take(FAILURE_ACTION_KEY) {
+        Some(v) => read_failure_action(v, &child(path, FAILURE_ACTION_KEY), errors),
+        None => Some(FailureAction::Reject),
+    };
+    let minimum_path = child(path, MINIMUM_MATCHES_KEY);
+    let minimum_matches = rule
+        .take(MINIMUM_MATCHES_KEY)
+        .map(|v| read_minimum_matches(v, &minimum_path, errors));
     let signer = Signer::parse(&mut rule, errors);
+    if let (Some(Some(minimum)), Some(signer)) = (minimum_matches, &signer) {
+        check_minimum_matches(minimum, signer, path, errors);
+    }
     let known: Vec<&str> = COMMON_RULE_KEYS
         .into_iter()
         .chain(signer_rule_keys())
@@ -236,7 +381,62 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
         image: image?,
         annotations,
         signer: signer?,
+        failure_action: failure_action?,
+        minimum_matches: minimum_matches.map_or(Some(None), |m| m.map(Some))?,
     })
+}
+
+fn read_minimum_matches(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<usize> {
+    let minimum = value
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n >= 1);
+    if minimum.is_none() {
+        errors.add(
+            path,
+            format!(
+                "must be a whole number of at least 1 (omit it to require every signer), found {value}"
+            ),
+        );
+    }
+    minimum
+}
+
+/// A quorum larger than the list can never be met, and a kind naming one signer has none.
+fn check_minimum_matches(minimum: usize, signer: &Signer, path: &str, errors: &mut SettingsErrors) {
+    let kind = signer.kind();
+    match signer.each_signer() {
+        None => errors.add(
+            child(path, MINIMUM_MATCHES_KEY),
+            format!("is not allowed with {kind}, which names a single signer"),
+        ),
+        Some(signers) if minimum > signers.len() => errors.add(
+            child(path, MINIMUM_MATCHES_KEY),
+            format!(
+                "is {minimum}, but {} lists {} signer{}: it could never be met",
+                child(path, kind),
+                signers.len(),
+                if signers.len() == 1 { "" } else { "s" }
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+fn read_failure_action(
+    value: &Value,
+    path: &str,
+    errors: &mut SettingsErrors,
+) -> Option<FailureAction> {
+    let text = string(value, path, errors)?;
+    let choice = FailureAction::CHOICES
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, choice)| *choice);
+    if choice.is_none() {
+        errors.add(path, format!("must be one of reject, warn, found {text:?}"));
+    }
+    choice
 }
 
 #[cfg(test)]

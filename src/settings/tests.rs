@@ -29,7 +29,11 @@ fn reads_every_signer_kind() {
         ]
     });
     let settings = Settings::parse(&document).expect("valid settings");
-    assert!(settings.modify_images_with_digest, "pinning defaults to on");
+    assert_eq!(
+        settings.digest_policy,
+        DigestPolicy::Pin,
+        "pinning defaults to on"
+    );
     let kinds: Vec<&str> = settings.rules.iter().map(|r| r.signer.kind()).collect();
     assert_eq!(
         kinds,
@@ -104,7 +108,7 @@ signatures:
         indent(LEAF_CERT, 8)
     );
     let settings = parse_yaml(&yaml).expect("valid settings");
-    assert!(!settings.modify_images_with_digest);
+    assert_eq!(settings.digest_policy, DigestPolicy::Keep);
     assert_eq!(settings.rules.len(), 4);
     assert_eq!(
         settings.rules[2].signer.checks(),
@@ -159,7 +163,7 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
 #[case::empty_signatures(json!({"signatures": []}), "signatures: must not be empty")]
 #[case::signatures_not_a_list(json!({"signatures": {"image": "*"}}), "signatures: must be a list, found an object")]
 #[case::unknown_top_level(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImageWithDigest": false}),
-    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages, rule")]
+    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, rule")]
 #[case::modify_not_bool(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImagesWithDigest": "no"}),
     "modifyImagesWithDigest: must be true or false, found a string")]
 #[case::no_image(json!({"signatures": [{"githubActions": {"owner": "a"}}]}),
@@ -170,7 +174,7 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
 #[case::two_signers(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "keyless": [{"issuer": "i", "subject": "s"}]}]}),
     "signatures[0]: has keyless and githubActions: a rule takes exactly one signer kind (write one rule per kind; every matching rule must pass)")]
 #[case::unknown_rule_field(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "anotations": {"a": "b"}}]}),
-    "signatures[0].anotations: unknown field; expected one of: image, annotations, pubKeys, keyless, keylessPrefix, githubActions, certificates, certificateChain, requireRekorBundle")]
+    "signatures[0].anotations: unknown field; expected one of: image, annotations, failureAction, minimumMatches, pubKeys, keyless, keylessPrefix, githubActions, certificates, certificateChain, requireRekorBundle")]
 #[case::empty_pub_keys(json!({"signatures": [{"image": "*", "pubKeys": []}]}), "signatures[0].pubKeys: must not be empty")]
 #[case::bad_pem(json!({"signatures": [{"image": "*", "pubKeys": ["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]}]}),
     "signatures[0].pubKeys[0]: not a PEM \"PUBLIC KEY\" (SubjectPublicKeyInfo): unknown/unsupported ASN.1 DER tag: 0x00 at DER byte 1")]
@@ -200,10 +204,137 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
     "signatures[0].requireRekorBundle: must be true or false, found a string")]
 #[case::chain_without_certificates(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "certificateChain": [CA_CERT]}]}),
     "signatures[0].certificateChain: is only allowed together with certificates")]
+#[case::failure_action_unknown(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "failureAction": "audit"}]}),
+    "signatures[0].failureAction: must be one of reject, warn, found \"audit\"")]
+#[case::failure_action_not_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "failureAction": false}]}),
+    "signatures[0].failureAction: must be a string, found a boolean")]
+#[case::minimum_zero(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "minimumMatches": 0}]}),
+    "signatures[0].minimumMatches: must be a whole number of at least 1 (omit it to require every signer), found 0")]
+#[case::minimum_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "minimumMatches": "1"}]}),
+    "signatures[0].minimumMatches: must be a whole number of at least 1 (omit it to require every signer), found \"1\"")]
+#[case::minimum_fraction(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB, P384_PUB], "minimumMatches": 1.5}]}),
+    "signatures[0].minimumMatches: must be a whole number of at least 1 (omit it to require every signer), found 1.5")]
+#[case::minimum_negative(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "minimumMatches": -1}]}),
+    "signatures[0].minimumMatches: must be a whole number of at least 1 (omit it to require every signer), found -1")]
+#[case::minimum_above_list(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB, P384_PUB], "minimumMatches": 3}]}),
+    "signatures[0].minimumMatches: is 3, but signatures[0].pubKeys lists 2 signers: it could never be met")]
+#[case::minimum_above_keyless(json!({"signatures": [{"image": "*", "keyless": [{"issuer": "i", "subject": "s"}], "minimumMatches": 2}]}),
+    "signatures[0].minimumMatches: is 2, but signatures[0].keyless lists 1 signer: it could never be met")]
+#[case::minimum_with_github_actions(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "minimumMatches": 1}]}),
+    "signatures[0].minimumMatches: is not allowed with githubActions, which names a single signer")]
+#[case::custom_resources_not_a_list(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB]}], "customResources": {"group": "argoproj.io"}}),
+    "customResources: must be a list, found an object")]
+#[case::custom_resources_bad_path(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB]}], "customResources": [{"group": "argoproj.io", "kind": "Rollout", "paths": ["$.spec.containers[?(@.name)].image"]}]}),
+    "customResources[0].paths[0]: \"$.spec.containers[?(@.name)].image\" is not a JSONPath the policy reads: unexpected '[' at character 18; supported: $ then .name, ['name'], [n], [*], .*, ..name, ..[n], ..[*] or ..*")]
 #[case::annotation_not_string(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB], "annotations": {"version": 2}}]}),
     "signatures[0].annotations.version: must be a string, found a number (quote it in YAML)")]
 fn reports_each_problem_with_its_path(#[case] document: Value, #[case] expected: &str) {
     assert_eq!(errors_of(document), expected);
+}
+
+/// `digestPolicy` and the established `modifyImagesWithDigest`, alone and together: together
+/// they must say the same thing (`true` is a pinning policy, `false` a non-mutating one).
+#[rstest]
+#[case::neither(None, None, Ok(DigestPolicy::Pin))]
+#[case::modify_true(Some(json!(true)), None, Ok(DigestPolicy::Pin))]
+#[case::modify_false(Some(json!(false)), None, Ok(DigestPolicy::Keep))]
+#[case::pin(None, Some("pin"), Ok(DigestPolicy::Pin))]
+#[case::pods_only(None, Some("pinPodsOnly"), Ok(DigestPolicy::PinPodsOnly))]
+#[case::keep(None, Some("keep"), Ok(DigestPolicy::Keep))]
+#[case::require(None, Some("require"), Ok(DigestPolicy::Require))]
+#[case::true_pin(Some(json!(true)), Some("pin"), Ok(DigestPolicy::Pin))]
+#[case::true_pods_only(Some(json!(true)), Some("pinPodsOnly"), Ok(DigestPolicy::PinPodsOnly))]
+#[case::false_keep(Some(json!(false)), Some("keep"), Ok(DigestPolicy::Keep))]
+#[case::false_require(Some(json!(false)), Some("require"), Ok(DigestPolicy::Require))]
+#[case::true_keep(Some(json!(true)), Some("keep"),
+    Err("digestPolicy: \"keep\" contradicts modifyImagesWithDigest: true; give only digestPolicy (modifyImagesWithDigest: true is pin, false is keep)"))]
+#[case::true_require(Some(json!(true)), Some("require"),
+    Err("digestPolicy: \"require\" contradicts modifyImagesWithDigest: true; give only digestPolicy (modifyImagesWithDigest: true is pin, false is keep)"))]
+#[case::false_pin(Some(json!(false)), Some("pin"),
+    Err("digestPolicy: \"pin\" contradicts modifyImagesWithDigest: false; give only digestPolicy (modifyImagesWithDigest: true is pin, false is keep)"))]
+#[case::false_pods_only(Some(json!(false)), Some("pinPodsOnly"),
+    Err("digestPolicy: \"pinPodsOnly\" contradicts modifyImagesWithDigest: false; give only digestPolicy (modifyImagesWithDigest: true is pin, false is keep)"))]
+#[case::unknown(
+    None,
+    Some("Pin"),
+    Err("digestPolicy: must be one of pin, pinPodsOnly, keep, require, found \"Pin\"")
+)]
+#[case::unknown_and_bad_modify(Some(json!("yes")), Some("pods"),
+    Err("modifyImagesWithDigest: must be true or false, found a string; digestPolicy: must be one of pin, pinPodsOnly, keep, require, found \"pods\""))]
+fn reads_the_digest_policy(
+    #[case] modify: Option<Value>,
+    #[case] policy: Option<&str>,
+    #[case] expected: Result<DigestPolicy, &str>,
+) {
+    let mut document = json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}]});
+    if let Some(modify) = modify {
+        document["modifyImagesWithDigest"] = modify;
+    }
+    if let Some(policy) = policy {
+        document["digestPolicy"] = json!(policy);
+    }
+    let read = Settings::parse(&document)
+        .map(|s| s.digest_policy)
+        .map_err(|e| e.to_string());
+    assert_eq!(read, expected.map_err(str::to_string));
+}
+
+#[test]
+fn minimum_matches_is_read_for_every_kind_that_lists_signers() {
+    let settings = Settings::parse(&json!({"signatures": [
+        {"image": "*", "pubKeys": [P256_PUB, P384_PUB, RSA_PUB], "minimumMatches": 2},
+        {"image": "*", "keyless": [{"issuer": "i", "subject": "s"}], "minimumMatches": 1},
+        {"image": "*", "keylessPrefix": [{"issuer": "i", "urlPrefix": "https://github.com/a"}, {"issuer": "i", "urlPrefix": "https://github.com/b"}], "minimumMatches": 2},
+        {"image": "*", "certificates": [LEAF_CERT], "minimumMatches": 1},
+        {"image": "*", "pubKeys": [P256_PUB]},
+    ]}))
+    .unwrap();
+    let read: Vec<Option<usize>> = settings.rules.iter().map(|r| r.minimum_matches).collect();
+    assert_eq!(read, [Some(2), Some(1), Some(2), Some(1), None]);
+    let calls: Vec<usize> = settings
+        .rules
+        .iter()
+        .map(|r| r.signer.each_signer().map_or(0, |s| s.len()))
+        .collect();
+    assert_eq!(calls, [3, 1, 2, 1, 1]);
+}
+
+#[test]
+fn rules_enforce_unless_they_say_warn() {
+    let settings = Settings::parse(&json!({"signatures": [
+        {"image": "*", "pubKeys": [P256_PUB]},
+        {"image": "*", "pubKeys": [P256_PUB], "failureAction": "reject"},
+        {"image": "*", "pubKeys": [P256_PUB], "failureAction": "warn"},
+    ]}))
+    .unwrap();
+    let actions: Vec<FailureAction> = settings.rules.iter().map(|r| r.failure_action).collect();
+    assert_eq!(
+        actions,
+        [
+            FailureAction::Reject,
+            FailureAction::Reject,
+            FailureAction::Warn
+        ]
+    );
+}
+
+/// The new settings' mistakes come together with every other, in document order.
+#[test]
+fn reports_problems_of_the_new_settings_together() {
+    let document = json!({
+        "digestPolicy": "pinned",
+        "customResources": [{"group": "argoproj.io", "kind": "rollouts", "paths": ["$.a"]}],
+        "signatures": [
+            {"image": "*", "pubKeys": [P256_PUB], "minimumMatches": 2, "failureAction": "Warn"},
+        ],
+    });
+    assert_eq!(
+        errors_of(document),
+        "signatures[0].failureAction: must be one of reject, warn, found \"Warn\"; \
+         signatures[0].minimumMatches: is 2, but signatures[0].pubKeys lists 1 signer: it could never be met; \
+         digestPolicy: must be one of pin, pinPodsOnly, keep, require, found \"pinned\"; \
+         customResources[0].kind: \"rollouts\" is not a kind (the resource's kind as its objects spell it, such as Rollout, not rollouts)"
+    );
 }
 
 #[test]
@@ -220,7 +351,7 @@ fn reports_every_problem_at_once_in_document_order() {
         errors_of(document),
         "signatures[0].keyless: must not be empty; signatures[2].image: must not be empty; \
          signatures[2].githubActions.org: unknown field; expected one of: owner, repo; \
-         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, unmatchedImages, skipImages, rule"
+         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, rule"
     );
 }
 
@@ -231,7 +362,7 @@ fn null_values_are_absent() {
         "modifyImagesWithDigest": null
     }))
     .unwrap();
-    assert!(settings.modify_images_with_digest);
+    assert_eq!(settings.digest_policy, DigestPolicy::Pin);
     assert!(settings.rules[0].annotations.is_none());
 }
 

@@ -40,6 +40,15 @@ impl SignerKind for Keyless {
         vec![SignerCheck::Keyless(&self.identities)]
     }
 
+    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+        Some(
+            self.identities
+                .iter()
+                .map(|identity| SignerCheck::Keyless(std::slice::from_ref(identity)))
+                .collect(),
+        )
+    }
+
     fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
         Some(ProofDemand::CertificateLayer)
     }

@@ -42,6 +42,15 @@ impl SignerKind for KeylessPrefix {
         vec![SignerCheck::KeylessPrefix(&self.identities)]
     }
 
+    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+        Some(
+            self.identities
+                .iter()
+                .map(|identity| SignerCheck::KeylessPrefix(std::slice::from_ref(identity)))
+                .collect(),
+        )
+    }
+
     fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
         Some(ProofDemand::CertificateLayer)
     }

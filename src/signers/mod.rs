@@ -29,6 +29,12 @@ pub trait SignerKind: fmt::Debug {
     /// The host calls that together prove this signer signed an image; all must succeed.
     fn checks(&self) -> Vec<SignerCheck<'_>>;
 
+    /// One host call per listed signer, for `minimumMatches`; `None` for kinds that name a
+    /// single signer.
+    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+        None
+    }
+
     /// What the policy must prove itself once the host answers "trusted" to `check`, for
     /// the kinds whose signatures hosts do not fully verify (see `signature_proof`).
     fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
@@ -166,6 +172,10 @@ impl Signer {
 
     pub fn checks(&self) -> Vec<SignerCheck<'_>> {
         self.0.checks()
+    }
+
+    pub fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+        self.0.each_signer()
     }
 
     pub fn proof_demand<'a>(&'a self, check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {

@@ -1,4 +1,4 @@
-//! `pubKeys`: the image must be signed by every listed public key.
+//! `pubKeys`: the image must be signed by every listed public key (or `minimumMatches` of them).
 
 use serde_json::Value;
 
@@ -38,5 +38,14 @@ impl SignerKind for PubKeys {
 
     fn checks(&self) -> Vec<SignerCheck<'_>> {
         vec![SignerCheck::PubKeys(&self.keys)]
+    }
+
+    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+        Some(
+            self.keys
+                .iter()
+                .map(|key| SignerCheck::PubKeys(std::slice::from_ref(key)))
+                .collect(),
+        )
     }
 }
