@@ -1,4 +1,5 @@
-//! The whole admission path on arbitrary AdmissionRequest JSON, with a host that trusts every
+//! The whole admission path on arbitrary AdmissionRequest JSON (workloads, and a custom resource
+//! located by JSONPath), with a host that trusts every
 //! image: never a panic, and an admitted object differs from the request only in image strings
 //! that now end with the digest the host returned.
 #![no_main]
@@ -53,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let settings = Settings::parse(&json!({
         "signatures": [{"image": "*", "pubKeys": [KEY]}],
-        "skipImages": ["docker.io/library/busybox:*"]
+        "skipImages": ["docker.io/library/busybox:*"],
+        "customResources": [{"group": "argoproj.io", "kind": "Rollout", "paths": [
+            "$.spec.template.spec.containers[*].image",
+            "$..initContainers[*].image"
+        ]}]
     }))
     .expect("the fuzz settings are valid");
     let admission = admit(&request, &settings, &TrustingHost);
