@@ -93,13 +93,14 @@ pub struct ImageSpellings<'a> {
 
 impl<'a> ImageSpellings<'a> {
     pub fn of(image: &'a ImageRef) -> Self {
+        let canonical_name = image.canonical_name();
         ImageSpellings {
             references: [
                 image.written().to_string(),
                 image.normalised(),
-                image.canonical(),
+                image.with_tag_and_digest(canonical_name.clone()),
             ],
-            names: [image.canonical_name(), image.repository_name()],
+            names: [canonical_name, image.repository_name()],
             image,
         }
     }

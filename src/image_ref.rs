@@ -107,7 +107,7 @@ impl ImageRef {
 
     /// `registry/repository`: where the image and its signatures live.
     pub fn repository_name(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
+        concatenated(&[&self.registry, "/", &self.repository])
     }
 
     /// `registry/repository[:tag][@digest]`, the form handed to the host for verification.
@@ -116,7 +116,7 @@ impl ImageRef {
     }
 
     /// `name[:tag][@digest]`.
-    fn with_tag_and_digest(&self, mut name: String) -> String {
+    pub(crate) fn with_tag_and_digest(&self, mut name: String) -> String {
         if let Some(tag) = &self.tag {
             name.push(':');
             name.push_str(tag);
@@ -134,8 +134,16 @@ impl ImageRef {
             Some((name, _)) => name,
             None => &self.written,
         };
-        format!("{name}@{digest}")
+        concatenated(&[name, "@", digest])
     }
+}
+
+/// `parts` in one string, allocated once: these names are built for every image of every
+/// request, and `format!` costs several times more in the Wasm module.
+pub(crate) fn concatenated(parts: &[&str]) -> String {
+    let mut joined = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+    parts.iter().for_each(|part| joined.push_str(part));
+    joined
 }
 
 /// Lower-cases a registry host and folds Docker Hub's legacy name into its canonical one.
@@ -194,9 +202,15 @@ pub fn canonical_registry(registry: &str) -> String {
 pub fn canonical_name(registry: &str, repository: &str) -> String {
     let registry = canonical_registry(registry);
     if registry == DOCKER_HUB && !repository.contains('/') {
-        format!("{DOCKER_HUB}/{DOCKER_HUB_OFFICIAL_NAMESPACE}/{repository}")
+        concatenated(&[
+            DOCKER_HUB,
+            "/",
+            DOCKER_HUB_OFFICIAL_NAMESPACE,
+            "/",
+            repository,
+        ])
     } else {
-        format!("{registry}/{repository}")
+        concatenated(&[&registry, "/", repository])
     }
 }
 

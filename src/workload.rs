@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::image_ref::concatenated;
+
 /// A kind the policy checks: the API resources it arrives as and where its pod spec is.
 #[derive(Debug)]
 pub struct WorkloadKind {
@@ -89,21 +91,23 @@ pub fn image_fields<'a>(object: &'a Value, spec_path: &[&str]) -> Vec<ImageField
     let mut fields = Vec::new();
     for list in CONTAINER_LISTS {
         for (i, entry) in items(spec, list) {
+            let i = i.to_string();
             push_field(
                 &mut fields,
                 entry.get("image"),
-                format!("{base_path}.{list}[{i}].image"),
-                format!("{base_pointer}/{list}/{i}/image"),
+                concatenated(&[&base_path, ".", list, "[", &i, "].image"]),
+                concatenated(&[&base_pointer, "/", list, "/", &i, "/image"]),
             );
         }
     }
     for (i, volume) in items(spec, "volumes") {
         let reference = volume.get("image").and_then(|image| image.get("reference"));
+        let i = i.to_string();
         push_field(
             &mut fields,
             reference,
-            format!("{base_path}.volumes[{i}].image.reference"),
-            format!("{base_pointer}/volumes/{i}/image/reference"),
+            concatenated(&[&base_path, ".volumes[", &i, "].image.reference"]),
+            concatenated(&[&base_pointer, "/volumes/", &i, "/image/reference"]),
         );
     }
     fields
