@@ -1247,3 +1247,19 @@ mod custom_resources {
         );
     }
 }
+
+#[test]
+fn thousands_of_failing_images_give_a_bounded_rejection() {
+    let containers: Vec<Value> = (0..5000)
+        .map(|i| json!({"name": format!("c{i}"), "image": format!("ghcr.io/acme/app-{i}:v1")}))
+        .collect();
+    let mut request = pod_with_image("ghcr.io/acme/app:v1");
+    request.object["spec"]["containers"] = Value::Array(containers);
+    let host = FakeHost::answering(|_| Err("no signature by the key".repeat(200)));
+    let Decision::Reject(message) = evaluate(&request, &pub_keys_for("ghcr.io/*"), &host) else {
+        panic!("expected a rejection");
+    };
+    assert!(message.contains("5000 images not verified"), "{message}");
+    assert!(message.ends_with("; … and 4980 more"), "{message}");
+    assert!(message.len() < 64 * 1024, "{} bytes", message.len());
+}
