@@ -150,16 +150,17 @@ pub(super) fn not_found(code: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     )
 }
 
-fn serve(stream: TcpStream, content: &Mutex<Content>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+/// The method and path of the next HTTP request on `reader`, its headers read past; `None`
+/// when the client is gone.
+pub(super) fn next_request(reader: &mut impl BufRead) -> Option<(String, String)> {
     let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return None;
     }
     loop {
         let mut header = String::new();
         match reader.read_line(&mut header) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(_) if header == "\r\n" => break,
             Ok(_) => {}
         }
@@ -167,7 +168,16 @@ fn serve(stream: TcpStream, content: &Mutex<Content>) {
     let mut words = request_line.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
-    let (status, headers, body) = content.lock().unwrap().answer(method, path);
+    Some((method.to_string(), path.to_string()))
+}
+
+fn serve(stream: TcpStream, content: &Mutex<Content>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let Some((method, path)) = next_request(&mut reader) else {
+        return;
+    };
+    let method = method.as_str();
+    let (status, headers, body) = content.lock().unwrap().answer(method, &path);
     let mut response = format!(
         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()

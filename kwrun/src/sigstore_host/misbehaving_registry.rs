@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use super::lying_registry::{not_found, sha256_digest};
+use super::lying_registry::{next_request, not_found, sha256_digest};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -41,33 +41,30 @@ pub fn down() -> String {
     listener.local_addr().unwrap().to_string()
 }
 
-fn image_manifest() -> Vec<u8> {
+/// An OCI image manifest with an empty config and `layers`.
+fn manifest_with(layers: serde_json::Value) -> Vec<u8> {
     let config = b"{}";
     serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
             "size": config.len(), "digest": sha256_digest(config)},
-        "layers": [],
+        "layers": layers,
     })
     .to_string()
     .into_bytes()
 }
 
+fn image_manifest() -> Vec<u8> {
+    manifest_with(serde_json::json!([]))
+}
+
 fn oversized_signature_manifest() -> Vec<u8> {
-    let config = b"{}";
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-            "size": config.len(), "digest": sha256_digest(config)},
-        "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
-            "size": 1u64 << 30,
-            "digest": format!("sha256:{}", "e".repeat(64)),
-            "annotations": {"dev.cosignproject.cosign/signature": "c2lnbmF0dXJl"}}],
-    })
-    .to_string()
-    .into_bytes()
+    manifest_with(serde_json::json!([{
+        "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+        "size": 1u64 << 30,
+        "digest": format!("sha256:{}", "e".repeat(64)),
+        "annotations": {"dev.cosignproject.cosign/signature": "c2lnbmF0dXJl"}}]))
 }
 
 fn serve(stream: TcpStream, misbehaviour: Misbehaviour) {
@@ -75,21 +72,10 @@ fn serve(stream: TcpStream, misbehaviour: Misbehaviour) {
     let mut stream = stream;
     // Keep-alive: answer request after request on one connection.
     loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        let Some((method, path)) = next_request(&mut reader) else {
             return;
-        }
-        loop {
-            let mut header = String::new();
-            match reader.read_line(&mut header) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if header == "\r\n" => break,
-                Ok(_) => {}
-            }
-        }
-        let mut words = request_line.split_whitespace();
-        let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-        let path = target.split('?').next().unwrap_or("");
+        };
+        let (method, path) = (method.as_str(), path.as_str());
         let done = match misbehaviour {
             Misbehaviour::Silent => {
                 // Hold the connection open without a word until the client gives up.
