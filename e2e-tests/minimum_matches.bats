@@ -59,3 +59,9 @@ keys() {
   [[ "$status" -eq 1 ]]
   [[ "$stderr" == *"signatures[0].minimumMatches: is 3, but signatures[0].pubKeys lists 2 signers: it could never be met"* ]]
 }
+
+@test "one key listed twice cannot make a quorum of one signature: refused at load time" {
+  evaluate "$(settings_for "$REGISTRY/*" "$(keys 2 "$KEY_A_PUB" "$KEY_A_PUB")")" "$(request pod_generated_name.json "$IMAGE_SIGNED_A")"
+  [[ "$status" -eq 1 ]]
+  [[ "$stderr" == *"signatures[0].pubKeys[1]: one signature could satisfy both this and pubKeys[0], so with minimumMatches it would count twice"* ]]
+}

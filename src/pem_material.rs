@@ -29,6 +29,24 @@ pub fn decode_public_key(pem: &str) -> Result<PublicKeyKind, String> {
     public_key_kind(&spki)
 }
 
+/// Whether two PEM texts hold the same public key, however they are wrapped: as keys
+/// (`PUBLIC KEY`) or as the key of a certificate. Text that does not decode is no key.
+pub fn same_public_key(a: &str, b: &str) -> bool {
+    let key_of = |pem: &str| {
+        SubjectPublicKeyInfoOwned::from_pem(pem.trim())
+            .ok()
+            .or_else(|| {
+                decode_certificate(pem).ok().map(|certificate| {
+                    certificate
+                        .tbs_certificate()
+                        .subject_public_key_info()
+                        .clone()
+                })
+            })
+    };
+    matches!((key_of(a), key_of(b)), (Some(a), Some(b)) if a == b)
+}
+
 /// The algorithm of a decoded public key, after checking its key material is well formed.
 pub fn public_key_kind(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyKind, String> {
     let key = spki.subject_public_key.raw_bytes();

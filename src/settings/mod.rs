@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::custom_resources::{self, CustomResource, CUSTOM_RESOURCES_KEY};
 use crate::host::SigstoreHost;
 use crate::image_pattern::{ImagePattern, SkipPattern};
-use crate::signers::{signer_rule_keys, Signer};
+use crate::signers::{one_signature_satisfies_both, signer_rule_keys, Signer};
 use crate::strict_fields::{
     self, boolean, child, item, string, string_map, Fields, SettingsErrors,
 };
@@ -419,7 +419,23 @@ fn check_minimum_matches(minimum: usize, signer: &Signer, path: &str, errors: &m
                 if signers.len() == 1 { "" } else { "s" }
             ),
         ),
-        Some(_) => {}
+        Some(signers) => {
+            // A quorum counts signers: two entries one signature satisfies would let one
+            // signer count twice (the same key pasted twice, overlapping URL prefixes).
+            for (later, check) in signers.iter().enumerate() {
+                if let Some(earlier) = signers[..later]
+                    .iter()
+                    .position(|other| one_signature_satisfies_both(other, check))
+                {
+                    errors.add(
+                        format!("{}[{later}]", child(path, kind)),
+                        format!(
+                            "one signature could satisfy both this and {kind}[{earlier}], so with {MINIMUM_MATCHES_KEY} it would count twice"
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -220,6 +220,14 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
     "signatures[0].minimumMatches: is 3, but signatures[0].pubKeys lists 2 signers: it could never be met")]
 #[case::minimum_above_keyless(json!({"signatures": [{"image": "*", "keyless": [{"issuer": "i", "subject": "s"}], "minimumMatches": 2}]}),
     "signatures[0].minimumMatches: is 2, but signatures[0].keyless lists 1 signer: it could never be met")]
+#[case::minimum_same_key_twice(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB, RSA_PUB, format!("\n\n{}", P256_PUB.replace('\n', "\r\n"))], "minimumMatches": 2}]}),
+    "signatures[0].pubKeys[2]: one signature could satisfy both this and pubKeys[0], so with minimumMatches it would count twice")]
+#[case::minimum_same_identity_twice(json!({"signatures": [{"image": "*", "keyless": [{"issuer": "i", "subject": "s"}, {"issuer": "i", "subject": "s"}], "minimumMatches": 2}]}),
+    "signatures[0].keyless[1]: one signature could satisfy both this and keyless[0], so with minimumMatches it would count twice")]
+#[case::minimum_overlapping_prefixes(json!({"signatures": [{"image": "*", "keylessPrefix": [{"issuer": "i", "urlPrefix": "https://github.com/acme/"}, {"issuer": "i", "urlPrefix": "https://github.com/acme/app/"}], "minimumMatches": 2}]}),
+    "signatures[0].keylessPrefix[1]: one signature could satisfy both this and keylessPrefix[0], so with minimumMatches it would count twice")]
+#[case::minimum_same_certificate_twice(json!({"signatures": [{"image": "*", "certificates": [LEAF_CERT, LEAF_CERT], "minimumMatches": 1}]}),
+    "signatures[0].certificates[1]: one signature could satisfy both this and certificates[0], so with minimumMatches it would count twice")]
 #[case::minimum_with_github_actions(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}, "minimumMatches": 1}]}),
     "signatures[0].minimumMatches: is not allowed with githubActions, which names a single signer")]
 #[case::custom_resources_not_a_list(json!({"signatures": [{"image": "*", "pubKeys": [P256_PUB]}], "customResources": {"group": "argoproj.io"}}),

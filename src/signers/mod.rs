@@ -192,6 +192,31 @@ impl Signer {
     }
 }
 
+/// Whether one signature could pass both single-signer checks: the same key (however its PEM
+/// is wrapped), the same keyless identity, URL prefixes one of which contains the other under
+/// the same issuer, or certificates for the same key.
+pub fn one_signature_satisfies_both(a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+    use crate::pem_material::same_public_key;
+    match (a, b) {
+        (SignerCheck::PubKeys(a), SignerCheck::PubKeys(b)) => {
+            a.iter().any(|a| b.iter().any(|b| same_public_key(a, b)))
+        }
+        (SignerCheck::Keyless(a), SignerCheck::Keyless(b)) => a.iter().any(|a| b.contains(a)),
+        (SignerCheck::KeylessPrefix(a), SignerCheck::KeylessPrefix(b)) => a.iter().any(|a| {
+            b.iter().any(|b| {
+                a.issuer == b.issuer
+                    && (a.url_prefix.starts_with(&b.url_prefix)
+                        || b.url_prefix.starts_with(&a.url_prefix))
+            })
+        }),
+        (
+            SignerCheck::Certificate { certificate: a, .. },
+            SignerCheck::Certificate { certificate: b, .. },
+        ) => same_public_key(a, b),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
