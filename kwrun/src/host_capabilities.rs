@@ -85,31 +85,20 @@ mod tests {
     fn one_time_limit_bounds_an_evaluation_waiting_for_a_registry() {
         use crate::policy_runtime::tests::forwarding_guest;
         use crate::policy_runtime::PolicyInstance;
-        use crate::sigstore_host::{misbehaving_registry, SigstoreSettings, SystemClock};
+        use crate::sigstore_host::tests::{plain_http_host, pub_key_request};
+        use crate::sigstore_host::{misbehaving_registry, plan, REGISTRY_TIMEOUT};
 
         let registry = misbehaving_registry::start(misbehaving_registry::Misbehaviour::Silent);
-        let sigstore = SigstoreVerifier::new(SigstoreSettings {
-            trust: None,
-            sources: crate::sources::Sources {
-                insecure_sources: vec![registry.clone()],
-            },
-            credentials: Default::default(),
-            registry_timeout: crate::sigstore_host::REGISTRY_TIMEOUT,
-            clock: Box::new(SystemClock),
-        })
-        .unwrap();
         let host = HostCapabilities {
-            sigstore,
+            sigstore: plain_http_host(&registry, REGISTRY_TIMEOUT),
             allowed: AllowList::default(),
         };
         let limit = std::time::Duration::from_secs(2);
         let mut policy = PolicyInstance::load(&forwarding_guest(), Box::new(host), limit).unwrap();
-        let request = serde_json::json!({"type": "SigstorePubKeyVerify",
-            "image": format!("{registry}/app:v1"),
-            "pub_keys": [crate::sigstore_host::plan::tests::public_key_pem()], "annotations": null});
+        let request = pub_key_request(&registry, &plan::tests::public_key_pem());
         let started = std::time::Instant::now();
         let answer = policy
-            .call("v2/verify", request.to_string().as_bytes())
+            .call("v2/verify", &request)
             .expect("the guest answers within its limit");
         let took = started.elapsed();
         let answer = String::from_utf8(answer).unwrap();

@@ -377,6 +377,17 @@ mod tests {
         proof.dropped.join("; ")
     }
 
+    /// Each layer is dropped, for a reason containing its expected text.
+    fn assert_each_dropped(cases: impl IntoIterator<Item = (SignatureLayer, &'static str)>) {
+        for (layer, expected) in cases {
+            let reason = dropped_reason(layer);
+            assert!(
+                reason.contains(expected),
+                "{reason} should contain {expected}"
+            );
+        }
+    }
+
     #[test]
     fn genuine_layers_are_kept() {
         let signer = key();
@@ -445,13 +456,7 @@ mod tests {
                 "it signs sha256:2222",
             ),
         ];
-        for (layer, expected) in cases {
-            let reason = dropped_reason(layer);
-            assert!(
-                reason.contains(expected),
-                "{reason} should contain {expected}"
-            );
-        }
+        assert_each_dropped(cases);
     }
 
     #[test]
@@ -608,13 +613,7 @@ mod tests {
                 "is not a dsse entry",
             ),
         ];
-        for (layer, expected) in cases {
-            let reason = dropped_reason(layer);
-            assert!(
-                reason.contains(expected),
-                "{reason} should contain {expected}"
-            );
-        }
+        assert_each_dropped(cases);
     }
 
     #[test]

@@ -428,7 +428,7 @@ fn describe_layer(layer: &SignatureLayer) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A budget no test reaches: these tests are about answers, not time.
@@ -467,6 +467,28 @@ mod tests {
         );
     }
 
+    /// A host without a trust root that reaches the registry at `address` over plain HTTP.
+    pub(crate) fn plain_http_host(address: &str, registry_timeout: Duration) -> SigstoreVerifier {
+        SigstoreVerifier::new(SigstoreSettings {
+            trust: None,
+            sources: Sources {
+                insecure_sources: vec![address.to_string()],
+            },
+            credentials: RegistryCredentials::default(),
+            registry_timeout,
+            clock: Box::new(SystemClock),
+        })
+        .unwrap()
+    }
+
+    /// `oci/v2/verify` of `address/app:v1` against the PEM key `key`.
+    pub(crate) fn pub_key_request(address: &str, key: &str) -> Vec<u8> {
+        serde_json::json!({"type": "SigstorePubKeyVerify", "image": format!("{address}/app:v1"),
+            "pub_keys": [key], "annotations": null})
+        .to_string()
+        .into_bytes()
+    }
+
     fn host_without_trust_root() -> SigstoreVerifier {
         SigstoreVerifier::new(SigstoreSettings {
             trust: None,
@@ -481,20 +503,9 @@ mod tests {
     /// Asks a host that reaches `registry` over plain HTTP to verify `registry/app:v1` with
     /// the registry's signing key.
     fn verify_at(registry: &lying_registry::LyingRegistry) -> Result<String, String> {
-        let mut host = SigstoreVerifier::new(SigstoreSettings {
-            trust: None,
-            sources: Sources {
-                insecure_sources: vec![registry.address.clone()],
-            },
-            credentials: RegistryCredentials::default(),
-            registry_timeout: Duration::from_secs(10),
-            clock: Box::new(SystemClock),
-        })
-        .unwrap();
-        let request = serde_json::json!({"type": "SigstorePubKeyVerify",
-            "image": format!("{}/app:v1", registry.address),
-            "pub_keys": [registry.public_key_pem], "annotations": null});
-        let response = host.verify(request.to_string().as_bytes(), budget())?;
+        let mut host = plain_http_host(&registry.address, Duration::from_secs(10));
+        let request = pub_key_request(&registry.address, &registry.public_key_pem);
+        let response = host.verify(&request, budget())?;
         let response: serde_json::Value = serde_json::from_slice(&response).unwrap();
         Ok(response["digest"].as_str().unwrap().to_string())
     }
@@ -633,21 +644,10 @@ mod tests {
     /// Asks a host with the default 30 s registry timeout to verify `address/app:v1` with a
     /// key, within a budget of `budget`; returns the answer and how long it took.
     fn verify_within(address: &str, budget: Duration) -> (Result<Vec<u8>, String>, Duration) {
-        let mut host = SigstoreVerifier::new(SigstoreSettings {
-            trust: None,
-            sources: Sources {
-                insecure_sources: vec![address.to_string()],
-            },
-            credentials: RegistryCredentials::default(),
-            registry_timeout: REGISTRY_TIMEOUT,
-            clock: Box::new(SystemClock),
-        })
-        .unwrap();
-        let request = serde_json::json!({"type": "SigstorePubKeyVerify",
-            "image": format!("{address}/app:v1"),
-            "pub_keys": [plan::tests::public_key_pem()], "annotations": null});
+        let mut host = plain_http_host(address, REGISTRY_TIMEOUT);
+        let request = pub_key_request(address, &plan::tests::public_key_pem());
         let started = std::time::Instant::now();
-        let answer = host.verify(request.to_string().as_bytes(), Deadline::after(budget));
+        let answer = host.verify(&request, Deadline::after(budget));
         (answer, started.elapsed())
     }
 
