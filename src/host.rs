@@ -61,8 +61,14 @@ pub trait SigstoreHost {
     /// The digest the host verified, or why the image is not trusted.
     fn verify(&self, request: &VerificationRequest<'_>) -> Result<String, String>;
 
-    /// Ok when `certificate` (PEM) chains to `chain` (PEM, intermediates first, root last).
-    fn certificate_trusted(&self, certificate: &str, chain: &[String]) -> Result<(), String>;
+    /// Ok when `certificate` (PEM) chains to `chain` (PEM, intermediates first, root last),
+    /// every certificate valid at `at` (RFC 3339; `None`: now).
+    fn certificate_trusted(
+        &self,
+        certificate: &str,
+        chain: &[String],
+        at: Option<&str>,
+    ) -> Result<(), String>;
 
     /// The manifest JSON stored at `reference`; `Ok(None)` only when the registry says there is
     /// no such manifest.
@@ -140,7 +146,12 @@ impl SigstoreHost for KubewardenHost {
         trusted_digest(response)
     }
 
-    fn certificate_trusted(&self, certificate: &str, chain: &[String]) -> Result<(), String> {
+    fn certificate_trusted(
+        &self,
+        certificate: &str,
+        chain: &[String],
+        at: Option<&str>,
+    ) -> Result<(), String> {
         use kubewarden_policy_sdk::host_capabilities::crypto::{
             verify_cert, BoolWithReason, Certificate, CertificateEncoding,
         };
@@ -149,7 +160,7 @@ impl SigstoreHost for KubewardenHost {
             data: data.as_bytes().to_vec(),
         };
         let chain = chain.iter().map(|c| pem(c)).collect();
-        match verify_cert(pem(certificate), Some(chain), None) {
+        match verify_cert(pem(certificate), Some(chain), at.map(str::to_string)) {
             Ok(BoolWithReason::True) => Ok(()),
             Ok(BoolWithReason::False(reason)) => Err(reason),
             Err(e) => Err(format!("host could not check the certificate: {e}")),

@@ -10,7 +10,7 @@ pub mod messages;
 pub mod pem_material;
 pub mod reference_grammar;
 pub mod settings;
-pub mod signature_proof;
+pub mod signature_manifest;
 pub mod signers;
 pub mod strict_fields;
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub struct FakeHost {
     pub calls: RefCell<Vec<String>>,
     /// References of every manifest read, in order.
     pub manifest_reads: RefCell<Vec<String>>,
+    /// The chain of every certificate trust question, in order.
+    pub chains_asked: RefCell<Vec<Vec<String>>>,
 }
 
 pub const DIGEST_A: &str =
@@ -33,6 +35,7 @@ impl FakeHost {
             manifests: BTreeMap::new(),
             calls: RefCell::new(Vec::new()),
             manifest_reads: RefCell::new(Vec::new()),
+            chains_asked: RefCell::new(Vec::new()),
         }
     }
 
@@ -70,10 +73,17 @@ impl SigstoreHost for FakeHost {
         (self.answer)(request)
     }
 
-    fn certificate_trusted(&self, certificate: &str, _chain: &[String]) -> Result<(), String> {
-        self.calls
-            .borrow_mut()
-            .push("certificate_trusted".to_string());
+    fn certificate_trusted(
+        &self,
+        certificate: &str,
+        chain: &[String],
+        at: Option<&str>,
+    ) -> Result<(), String> {
+        self.calls.borrow_mut().push(match at {
+            Some(at) => format!("certificate_trusted at {at}"),
+            None => "certificate_trusted".to_string(),
+        });
+        self.chains_asked.borrow_mut().push(chain.to_vec());
         if self.untrusted_certificates.iter().any(|c| c == certificate) {
             Err("certificate signature does not verify".to_string())
         } else {

@@ -1,7 +1,8 @@
 //! The verification plan: every distinct (image, rule) pair of a request, verified once however
 //! many containers share it, and the digest each verification vouches for. A host's "trusted"
-//! for a keyless or logged signer counts only once the policy's own proof of the signature
-//! manifest holds (see `signature_proof`).
+//! for a keyless or certificate signer counts only once the host has also answered the
+//! questions it answers right: which certificate, which key, on which layer (see
+//! `signature_manifest` for why, and [`follow_up`] for the questions).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -10,7 +11,11 @@ use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
 use crate::image_ref::{Digest, ImageRef};
 use crate::messages;
 use crate::settings::{RuleId, Settings, SignatureRule};
-use crate::signature_proof::{prove, signature_manifest_reference, ProofDemand};
+use crate::signature_manifest::{
+    keyless_candidates, logged_by_certificate_key, signature_manifest_reference, Candidate,
+    IdentityMatch, MAX_CANDIDATES,
+};
+use crate::signers::FollowUp;
 
 /// The outcome of checking one normalised image against one rule.
 pub type RuleOutcome = Result<Digest, String>;
@@ -64,11 +69,15 @@ impl VerificationPlan {
 
     /// Runs every pair against the host.
     pub fn run(&self, settings: &Settings, host: &dyn SigstoreHost) -> Outcomes {
-        let manifests = SignatureManifests::new(host);
+        let context = HostContext {
+            host,
+            manifests: SignatureManifests::new(host),
+            fulcio_chain: settings.fulcio_chain.certificates(),
+        };
         Outcomes(
             self.pairs
                 .iter()
-                .map(|(image, rule)| verify_rule(image, settings.rule(*rule), host, &manifests))
+                .map(|(image, rule)| verify_rule(image, settings.rule(*rule), &context))
                 .collect(),
         )
     }
@@ -80,15 +89,14 @@ impl VerificationPlan {
 fn verify_rule(
     image: &PlannedImage,
     rule: &SignatureRule,
-    host: &dyn SigstoreHost,
-    manifests: &SignatureManifests<'_>,
+    context: &HostContext<'_>,
 ) -> RuleOutcome {
     if let (Some(minimum), Some(signers)) = (rule.minimum_matches, rule.signer.each_signer()) {
-        return verify_quorum(image, rule, signers, minimum, host, manifests);
+        return verify_quorum(image, rule, signers, minimum, context);
     }
     let mut verified: Option<Digest> = None;
     for check in rule.signer.checks() {
-        let digest = verify_check(image, rule, check, host, manifests)?;
+        let digest = verify_check(image, rule, check, context)?;
         agree(&mut verified, digest)?;
     }
     verified.ok_or_else(|| "rule has no signer checks".to_string())
@@ -101,8 +109,7 @@ fn verify_quorum(
     rule: &SignatureRule,
     signers: Vec<SignerCheck<'_>>,
     minimum: usize,
-    host: &dyn SigstoreHost,
-    manifests: &SignatureManifests<'_>,
+    context: &HostContext<'_>,
 ) -> RuleOutcome {
     let total = signers.len();
     let mut tally = QuorumTally::default();
@@ -111,7 +118,7 @@ fn verify_quorum(
         if tally.passed.len() >= minimum || !reachable {
             break;
         }
-        match verify_check(image, rule, check, host, manifests) {
+        match verify_check(image, rule, check, context) {
             Ok(digest) => tally.passed.push((i, digest)),
             Err(reason) => tally.failed.push((i, reason)),
         }
@@ -138,26 +145,192 @@ pub struct QuorumTally {
     pub failed: Vec<(usize, String)>,
 }
 
-/// One host call, and the policy's own proof where the host's answer is not enough.
+/// What every verification of one admission shares: the host, the signature manifests read
+/// so far, and the Fulcio chain keyless certificates must come from.
+struct HostContext<'h> {
+    host: &'h dyn SigstoreHost,
+    manifests: SignatureManifests<'h>,
+    fulcio_chain: Vec<String>,
+}
+
+/// One host call, then the follow-up questions where the host's answer is not enough.
 fn verify_check(
     image: &PlannedImage,
     rule: &SignatureRule,
     check: SignerCheck<'_>,
-    host: &dyn SigstoreHost,
-    manifests: &SignatureManifests<'_>,
+    context: &HostContext<'_>,
 ) -> RuleOutcome {
     let request = VerificationRequest {
         image: &image.normalised,
         check,
         annotations: rule.annotations.as_ref(),
     };
-    let digest = Digest::parse(&host.verify(&request)?)?;
-    if let Some(demand) = rule.signer.proof_demand(&request.check) {
-        manifests
-            .prove(&image.repository, &digest, demand)
+    let digest = Digest::parse(&context.host.verify(&request)?)?;
+    if let Some(follow_up) = rule.signer.follow_up(&request.check) {
+        let pinned = PinnedImage {
+            image,
+            reference: format!("{}@{digest}", image.repository),
+            digest: &digest,
+        };
+        follow_up_on(&pinned, rule, follow_up, context)
             .map_err(|reason| format!("the host trusted the signature, but {reason}"))?;
     }
     Ok(digest)
+}
+
+/// The image at the digest the host first vouched for: every later question is about it.
+struct PinnedImage<'a> {
+    image: &'a PlannedImage,
+    /// `registry/repository@digest`.
+    reference: String,
+    digest: &'a Digest,
+}
+
+impl PinnedImage<'_> {
+    /// Asks the host `check` about this digest; the host must vouch for this very digest.
+    fn verify(
+        &self,
+        check: SignerCheck<'_>,
+        annotations: Option<&BTreeMap<String, String>>,
+        host: &dyn SigstoreHost,
+    ) -> Result<(), String> {
+        let request = VerificationRequest {
+            image: &self.reference,
+            check,
+            annotations,
+        };
+        let answered = Digest::parse(&host.verify(&request)?)?;
+        if answered == *self.digest {
+            Ok(())
+        } else {
+            Err(format!(
+                "the host vouched for {answered} when asked about {}",
+                self.reference
+            ))
+        }
+    }
+}
+
+/// The questions of `follow_up`, all of which must be answered "yes".
+fn follow_up_on(
+    pinned: &PinnedImage<'_>,
+    rule: &SignatureRule,
+    follow_up: FollowUp<'_>,
+    context: &HostContext<'_>,
+) -> Result<(), String> {
+    match follow_up {
+        FollowUp::KeylessSigners(identities) => {
+            let Some(manifest) = context.manifests.read(pinned)? else {
+                // No classic signatures: the host verified a cosign v3 bundle (an OCI
+                // referrer), whose log entry it ties to the signature and certificate
+                // (sigstore 0.14+; kwrun checks it again). Hosts on older crates never
+                // trust a v3-only image.
+                return Ok(());
+            };
+            identities
+                .iter()
+                .try_for_each(|wanted| keyless_signer(pinned, rule, wanted, &manifest, context))
+        }
+        FollowUp::Certificate {
+            certificate_pem,
+            require_rekor_bundle,
+        } => {
+            if let Some(annotations) = &rule.annotations {
+                let key = [certificate_key_pem(certificate_pem)?];
+                pinned
+                    .verify(SignerCheck::PubKeys(&key), Some(annotations), context.host)
+                    .map_err(|e| {
+                        format!(
+                            "no layer signed by the certificate's key carries the annotations: {e}"
+                        )
+                    })?;
+            }
+            if require_rekor_bundle {
+                if let Some(manifest) = context.manifests.read(pinned)? {
+                    logged_by_certificate_key(&manifest, certificate_pem)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One keyless identity: some certificate of that signer in the `.sig` manifest passes every
+/// host question of [`keyless_candidate`].
+fn keyless_signer(
+    pinned: &PinnedImage<'_>,
+    rule: &SignatureRule,
+    wanted: &IdentityMatch<'_>,
+    manifest: &[u8],
+    context: &HostContext<'_>,
+) -> Result<(), String> {
+    let candidates = keyless_candidates(manifest, wanted)
+        .map_err(|e| format!("its signature manifest cannot be read: {e}"))?;
+    if candidates.chosen.is_empty() {
+        return Err(candidates.none_found(wanted));
+    }
+    let mut refusals = Vec::new();
+    for (i, candidate) in candidates.chosen.iter().enumerate() {
+        match keyless_candidate(pinned, rule, candidate, context) {
+            Ok(()) => return Ok(()),
+            Err(reason) => refusals.push(format!("certificate {} ({reason})", i + 1)),
+        }
+    }
+    let left_out = if candidates.left_out {
+        format!("; only the first {MAX_CANDIDATES} certificates of the signature manifest were asked about")
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "no certificate for {} holds up: {}{left_out}",
+        wanted.describe(),
+        refusals.join("; ")
+    ))
+}
+
+/// The host questions about one certificate, in the order that fails cheapest: it is
+/// Fulcio's (at issuance: Fulcio certificates live ten minutes); its key signed a layer of
+/// this digest, logged while it was valid; and that key's layer carries the annotations.
+fn keyless_candidate(
+    pinned: &PinnedImage<'_>,
+    rule: &SignatureRule,
+    candidate: &Candidate,
+    context: &HostContext<'_>,
+) -> Result<(), String> {
+    let pem = candidate.certificate_pem.as_str();
+    context
+        .host
+        .certificate_trusted(
+            pem,
+            &context.fulcio_chain,
+            Some(&candidate.identity.not_before),
+        )
+        .map_err(|reason| format!("does not chain to fulcioCertificateChain: {reason}"))?;
+    let certificate = SignerCheck::Certificate {
+        certificate: pem,
+        chain: None,
+        require_rekor_bundle: true,
+    };
+    pinned.verify(certificate, None, context.host).map_err(|e| {
+        format!("no layer of this digest is signed by its key with a Rekor bundle from its lifetime: {e}")
+    })?;
+    if let Some(annotations) = &rule.annotations {
+        let key = [candidate.identity.public_key_pem.clone()];
+        pinned
+            .verify(SignerCheck::PubKeys(&key), Some(annotations), context.host)
+            .map_err(|e| format!("no layer signed by its key carries the annotations: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The PEM public key of a certificate from the settings (checked when they were read).
+fn certificate_key_pem(certificate_pem: &str) -> Result<String, String> {
+    use spki::der::EncodePem;
+    crate::pem_material::decode_certificate(certificate_pem)?
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_pem(spki::der::pem::LineEnding::LF)
+        .map_err(|e| format!("cannot encode the certificate's public key: {e}"))
 }
 
 /// Every call of one rule must vouch for the same digest.
@@ -190,26 +363,14 @@ impl<'h> SignatureManifests<'h> {
         }
     }
 
-    fn prove(
-        &self,
-        repository: &str,
-        digest: &Digest,
-        demand: ProofDemand<'_>,
-    ) -> Result<(), String> {
-        let reference = signature_manifest_reference(repository, digest.as_str());
+    /// The `.sig` manifest of the pinned digest; `None` when there is none.
+    fn read(&self, pinned: &PinnedImage<'_>) -> Result<Option<Vec<u8>>, String> {
+        let reference =
+            signature_manifest_reference(&pinned.image.repository, pinned.digest.as_str());
         let mut read = self.read.borrow_mut();
-        let manifest = read
-            .entry(reference.clone())
-            .or_insert_with(|| self.host.oci_manifest(&reference));
-        match manifest {
-            // Classic signatures, alone or beside v3 bundles: every classic layer must hold up
-            // whichever signature the host matched, since an attacker can add layers.
-            Ok(Some(manifest)) => prove(manifest, demand),
-            // No classic signatures: the host verified a cosign v3 bundle (an OCI referrer),
-            // whose log entry it ties to the signature (sigstore 0.15, the first crate to read
-            // v3; kwrun checks it again). Hosts on older crates never trust a v3-only image.
-            Ok(None) => Ok(()),
-            Err(e) => Err(format!("its signature manifest could not be read: {e}")),
-        }
+        read.entry(reference.clone())
+            .or_insert_with(|| self.host.oci_manifest(&reference))
+            .clone()
+            .map_err(|e| format!("its signature manifest could not be read: {e}"))
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::custom_resources::{self, CustomResource, CUSTOM_RESOURCES_KEY};
 use crate::host::SigstoreHost;
 use crate::image_pattern::{ImagePattern, SkipPattern};
-use crate::signers::{one_signature_satisfies_both, signer_rule_keys, Signer};
+use crate::signers::{one_signature_satisfies_both, pem_certificate, signer_rule_keys, Signer};
 use crate::strict_fields::{
     self, boolean, child, item, string, string_map, Fields, SettingsErrors,
 };
@@ -18,6 +18,7 @@ pub const MODIFY_KEY: &str = "modifyImagesWithDigest";
 pub const DIGEST_POLICY_KEY: &str = "digestPolicy";
 pub const UNMATCHED_KEY: &str = "unmatchedImages";
 pub const SKIP_KEY: &str = "skipImages";
+pub const FULCIO_CHAIN_KEY: &str = "fulcioCertificateChain";
 /// Written by the Kubewarden UI's form (questions-ui.yml, and the established policy's) to
 /// remember which signer kind it shows: accepted when it names one, and otherwise ignored.
 pub const UI_SIGNER_KIND_KEY: &str = "rule";
@@ -101,9 +102,35 @@ impl DigestPolicy {
     }
 }
 
+/// The Fulcio that keyless certificates must come from: its intermediates first, root last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FulcioChain {
+    /// Sigstore's public-good Fulcio (the current CA of its published trusted root).
+    PublicGood,
+    /// `fulcioCertificateChain`: a private Sigstore's, or a narrower one.
+    Configured(Vec<String>),
+}
+
+/// The public-good Fulcio intermediate and root, from Sigstore's `trusted_root.json`.
+const PUBLIC_GOOD_FULCIO: &str = include_str!("sigstore_public_good_fulcio.pem");
+
+impl FulcioChain {
+    /// The chain's certificates as PEM texts, intermediates first.
+    pub fn certificates(&self) -> Vec<String> {
+        match self {
+            FulcioChain::PublicGood => PUBLIC_GOOD_FULCIO
+                .split_inclusive("-----END CERTIFICATE-----\n")
+                .map(str::to_string)
+                .collect(),
+            FulcioChain::Configured(chain) => chain.clone(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Settings {
     pub rules: Vec<SignatureRule>,
+    pub fulcio_chain: FulcioChain,
     pub digest_policy: DigestPolicy,
     pub unmatched_images: UnmatchedImages,
     pub skip_images: Vec<SkipPattern>,
@@ -233,6 +260,11 @@ impl Settings {
             Some(v) => strict_fields::list(v, SKIP_KEY, errors, read_skip_pattern),
             None => Some(Vec::new()),
         };
+        let fulcio_chain = match top.take(FULCIO_CHAIN_KEY) {
+            Some(v) => strict_fields::list(v, FULCIO_CHAIN_KEY, errors, pem_certificate)
+                .map(FulcioChain::Configured),
+            None => Some(FulcioChain::PublicGood),
+        };
         let custom_resources = match top.take(CUSTOM_RESOURCES_KEY) {
             Some(v) => custom_resources::read(v, errors),
             None => Some(Vec::new()),
@@ -251,8 +283,18 @@ impl Settings {
             }
         }
         top.finish(&TOP_LEVEL_KEYS, errors);
+        let rules = rules?;
+        if matches!(fulcio_chain, Some(FulcioChain::Configured(_)))
+            && !rules.iter().any(|rule| rule.signer.is_keyless())
+        {
+            errors.add(
+                FULCIO_CHAIN_KEY,
+                "is set, but no rule is keyless (keyless, keylessPrefix or githubActions), so nothing would use it",
+            );
+        }
         Some(Settings {
-            rules: rules?,
+            rules,
+            fulcio_chain: fulcio_chain?,
             digest_policy: digest_policy?,
             unmatched_images: unmatched?,
             skip_images: skip?,
@@ -272,13 +314,14 @@ pub fn settings_keys() -> Vec<&'static str> {
 }
 
 /// The keys a settings document may have at its top level.
-const TOP_LEVEL_KEYS: [&str; 7] = [
+const TOP_LEVEL_KEYS: [&str; 8] = [
     SIGNATURES_KEY,
     MODIFY_KEY,
     DIGEST_POLICY_KEY,
     UNMATCHED_KEY,
     SKIP_KEY,
     CUSTOM_RESOURCES_KEY,
+    FULCIO_CHAIN_KEY,
     UI_SIGNER_KIND_KEY,
 ];
 

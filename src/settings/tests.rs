@@ -163,7 +163,7 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
 #[case::empty_signatures(json!({"signatures": []}), "signatures: must not be empty")]
 #[case::signatures_not_a_list(json!({"signatures": {"image": "*"}}), "signatures: must be a list, found an object")]
 #[case::unknown_top_level(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImageWithDigest": false}),
-    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, rule")]
+    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, fulcioCertificateChain, rule")]
 #[case::modify_not_bool(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImagesWithDigest": "no"}),
     "modifyImagesWithDigest: must be true or false, found a string")]
 #[case::no_image(json!({"signatures": [{"githubActions": {"owner": "a"}}]}),
@@ -359,7 +359,7 @@ fn reports_every_problem_at_once_in_document_order() {
         errors_of(document),
         "signatures[0].keyless: must not be empty; signatures[2].image: must not be empty; \
          signatures[2].githubActions.org: unknown field; expected one of: owner, repo; \
-         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, rule"
+         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, fulcioCertificateChain, rule"
     );
 }
 
@@ -467,4 +467,86 @@ fn settings_written_by_the_ui_form_are_accepted() {
         err.contains("rule: \"Keyles\" is not a signer kind of the settings form"),
         "{err}"
     );
+}
+
+mod fulcio_certificate_chain {
+    use super::*;
+
+    fn keyless_rule() -> Value {
+        json!({"image": "*", "keyless": [{"issuer": "https://idp", "subject": "a@example.com"}]})
+    }
+
+    #[test]
+    fn defaults_to_the_public_good_fulcio_intermediate_then_root() {
+        let settings = Settings::parse(&json!({"signatures": [keyless_rule()]})).unwrap();
+        assert_eq!(settings.fulcio_chain, FulcioChain::PublicGood);
+        let chain = settings.fulcio_chain.certificates();
+        let subjects: Vec<String> = chain
+            .iter()
+            .map(|pem| {
+                crate::pem_material::decode_certificate(pem)
+                    .unwrap()
+                    .tbs_certificate()
+                    .subject()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                "CN=sigstore-intermediate,O=sigstore.dev",
+                "CN=sigstore,O=sigstore.dev"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_configured_chain_is_kept_in_order() {
+        let settings = Settings::parse(&json!({
+            "signatures": [keyless_rule()],
+            "fulcioCertificateChain": [LEAF_CERT, CA_CERT],
+        }))
+        .unwrap();
+        assert_eq!(
+            settings.fulcio_chain.certificates(),
+            [LEAF_CERT.to_string(), CA_CERT.to_string()]
+        );
+    }
+
+    #[rstest]
+    #[case::not_a_list(json!(CA_CERT), "fulcioCertificateChain: must be a list")]
+    #[case::empty(json!([]), "fulcioCertificateChain: must not be empty")]
+    #[case::a_key(json!([P256_PUB]), "fulcioCertificateChain[0]: not a PEM X.509 \"CERTIFICATE\"")]
+    #[case::mangled(json!([CA_CERT, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"]), "fulcioCertificateChain[1]: not a PEM X.509")]
+    fn a_chain_that_does_not_decode_is_refused_with_its_path(
+        #[case] chain: Value,
+        #[case] expected: &str,
+    ) {
+        let errors =
+            errors_of(json!({"signatures": [keyless_rule()], "fulcioCertificateChain": chain}));
+        assert!(errors.contains(expected), "{errors}");
+    }
+
+    #[test]
+    fn a_chain_no_rule_would_use_is_refused_with_the_other_mistakes() {
+        let errors = errors_of(json!({
+            "signatures": [{"image": "*", "pubKeys": [P256_PUB]}],
+            "fulcioCertificateChain": [CA_CERT],
+            "unmatchedImages": "maybe",
+        }));
+        assert!(errors.contains("fulcioCertificateChain: is set, but no rule is keyless (keyless, keylessPrefix or githubActions), so nothing would use it"), "{errors}");
+        assert!(errors.contains("unmatchedImages"), "{errors}");
+    }
+
+    #[test]
+    fn any_keyless_kind_uses_it() {
+        for rule in [
+            keyless_rule(),
+            json!({"image": "*", "keylessPrefix": [{"issuer": "https://idp", "urlPrefix": "https://github.com/acme"}]}),
+            json!({"image": "*", "githubActions": {"owner": "acme"}, "failureAction": "warn"}),
+        ] {
+            let document = json!({"signatures": [rule], "fulcioCertificateChain": [CA_CERT]});
+            assert!(Settings::parse(&document).is_ok(), "{document}");
+        }
+    }
 }

@@ -4,10 +4,9 @@
 
 use serde_json::Value;
 
-use super::{Registration, SignerKind};
+use super::{FollowUp, Registration, SignerKind};
 use crate::host::{SignerCheck, SigstoreHost};
 use crate::pem_material::decode_certificate;
-use crate::signature_proof::ProofDemand;
 use crate::strict_fields::{boolean, item, list, string, Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
@@ -78,15 +77,17 @@ impl SignerKind for Certificates {
         Some(self.checks())
     }
 
-    /// Hosts accept a Rekor bundle copied from another signature: prove it logs this one.
-    fn proof_demand<'a>(&'a self, check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
+    /// Hosts let the annotations sit on a layer the certificate never signed, and accept a
+    /// Rekor bundle copied from another signature.
+    fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
         match *check {
             SignerCheck::Certificate {
                 certificate,
-                require_rekor_bundle: true,
+                require_rekor_bundle,
                 ..
-            } => Some(ProofDemand::LoggedSignatureBy {
+            } => Some(FollowUp::Certificate {
                 certificate_pem: certificate,
+                require_rekor_bundle,
             }),
             _ => None,
         }
@@ -97,7 +98,7 @@ impl SignerKind for Certificates {
     fn check_trust(&self, rule_path: &str, host: &dyn SigstoreHost, errors: &mut SettingsErrors) {
         let Some(chain) = &self.chain else { return };
         for (i, certificate) in self.certificates.iter().enumerate() {
-            if let Err(reason) = host.certificate_trusted(certificate, chain) {
+            if let Err(reason) = host.certificate_trusted(certificate, chain, None) {
                 errors.add(
                     item(&format!("{rule_path}.{}", Self::KEY), i),
                     format!("not trusted by {}: {reason}", Self::CHAIN_KEY),
@@ -107,7 +108,11 @@ impl SignerKind for Certificates {
     }
 }
 
-fn pem_certificate(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<String> {
+pub(crate) fn pem_certificate(
+    value: &Value,
+    path: &str,
+    errors: &mut SettingsErrors,
+) -> Option<String> {
     let pem = string(value, path, errors)?;
     match decode_certificate(&pem) {
         Ok(_) => Some(pem),

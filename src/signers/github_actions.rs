@@ -3,9 +3,9 @@
 use serde_json::Value;
 
 use super::keyless::required_string;
-use super::{SignerKind, ValueSigner};
+use super::{FollowUp, SignerKind, ValueSigner};
 use crate::host::SignerCheck;
-use crate::signature_proof::ProofDemand;
+use crate::signature_manifest::IdentityMatch;
 use crate::strict_fields::{string, Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
@@ -55,8 +55,17 @@ impl SignerKind for GithubActions {
         }]
     }
 
-    fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
-        Some(ProofDemand::CertificateLayer)
+    fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
+        match *check {
+            SignerCheck::GithubActions { owner, repo } => Some(FollowUp::KeylessSigners(vec![
+                IdentityMatch::GithubActions { owner, repo },
+            ])),
+            _ => None,
+        }
+    }
+
+    fn is_keyless(&self) -> bool {
+        true
     }
 }
 

@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use super::{SignerKind, ValueSigner};
+use super::{FollowUp, SignerKind, ValueSigner};
 use crate::host::{KeylessIdentity, SignerCheck};
-use crate::signature_proof::ProofDemand;
+use crate::signature_manifest::IdentityMatch;
 use crate::strict_fields::{list, string, Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
@@ -49,8 +49,17 @@ impl SignerKind for Keyless {
         )
     }
 
-    fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
-        Some(ProofDemand::CertificateLayer)
+    fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
+        match *check {
+            SignerCheck::Keyless(identities) => Some(FollowUp::KeylessSigners(
+                identities.iter().map(IdentityMatch::Exact).collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    fn is_keyless(&self) -> bool {
+        true
     }
 }
 

@@ -3,9 +3,9 @@
 use serde_json::Value;
 
 use super::keyless::required_string;
-use super::{SignerKind, ValueSigner};
+use super::{FollowUp, SignerKind, ValueSigner};
 use crate::host::{KeylessPrefixIdentity, SignerCheck};
-use crate::signature_proof::ProofDemand;
+use crate::signature_manifest::IdentityMatch;
 use crate::strict_fields::{list, string, Fields, SettingsErrors};
 
 #[derive(Debug, Clone)]
@@ -51,8 +51,17 @@ impl SignerKind for KeylessPrefix {
         )
     }
 
-    fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
-        Some(ProofDemand::CertificateLayer)
+    fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
+        match *check {
+            SignerCheck::KeylessPrefix(identities) => Some(FollowUp::KeylessSigners(
+                identities.iter().map(IdentityMatch::prefix).collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    fn is_keyless(&self) -> bool {
+        true
     }
 }
 

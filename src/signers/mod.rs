@@ -1,6 +1,6 @@
 //! The signer kinds a rule can demand. Each kind is one type implementing [`SignerKind`]: it
-//! reads its own settings, names the host checks that prove it, what the policy must prove on
-//! top, and any deploy-time trust checks. [`SIGNER_KINDS`] registers them; nothing else in the
+//! reads its own settings, names the host checks that prove it, what the policy must ask the
+//! host on top, and any deploy-time trust checks. [`SIGNER_KINDS`] registers them; nothing else in the
 //! policy knows which kinds exist.
 
 mod certificates;
@@ -11,6 +11,7 @@ mod pub_keys;
 
 use std::fmt;
 
+pub(crate) use certificates::pem_certificate;
 pub use certificates::Certificates;
 pub use github_actions::GithubActions;
 pub use keyless::Keyless;
@@ -18,7 +19,7 @@ pub use keyless_prefix::KeylessPrefix;
 pub use pub_keys::PubKeys;
 
 use crate::host::{SignerCheck, SigstoreHost};
-use crate::signature_proof::ProofDemand;
+use crate::signature_manifest::IdentityMatch;
 use crate::strict_fields::{Fields, SettingsErrors};
 
 /// One kind of signer, as read from one rule.
@@ -35,10 +36,15 @@ pub trait SignerKind: fmt::Debug {
         None
     }
 
-    /// What the policy must prove itself once the host answers "trusted" to `check`, for
-    /// the kinds whose signatures hosts do not fully verify (see `signature_proof`).
-    fn proof_demand<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
+    /// What the policy must still ask once the host answers "trusted" to `check`, for the
+    /// kinds whose signatures hosts do not fully verify (see `signature_manifest`).
+    fn follow_up<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
         None
+    }
+
+    /// Whether this kind trusts Fulcio certificates (and so `fulcioCertificateChain`).
+    fn is_keyless(&self) -> bool {
+        false
     }
 
     /// Deploy-time checks that need the host.
@@ -49,6 +55,20 @@ pub trait SignerKind: fmt::Debug {
         _errors: &mut SettingsErrors,
     ) {
     }
+}
+
+/// The questions that turn a host's "trusted" into a proof of the signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowUp<'a> {
+    /// Keyless: each identity must be backed by a certificate, chosen from the `.sig` manifest,
+    /// that chains to `fulcioCertificateChain` and whose key signed a layer of the digest.
+    KeylessSigners(Vec<IdentityMatch<'a>>),
+    /// A `certificates` signer: the rule's annotations must sit on a layer the certificate's
+    /// key signed, and with `requireRekorBundle` the logged signature must be that layer's.
+    Certificate {
+        certificate_pem: &'a str,
+        require_rekor_bundle: bool,
+    },
 }
 
 /// How a kind joins the settings: the key that chooses it, the rule keys that only make sense
@@ -178,8 +198,12 @@ impl Signer {
         self.0.each_signer()
     }
 
-    pub fn proof_demand<'a>(&'a self, check: &SignerCheck<'a>) -> Option<ProofDemand<'a>> {
-        self.0.proof_demand(check)
+    pub fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
+        self.0.follow_up(check)
+    }
+
+    pub fn is_keyless(&self) -> bool {
+        self.0.is_keyless()
     }
 
     pub fn check_trust(

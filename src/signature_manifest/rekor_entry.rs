@@ -98,7 +98,7 @@ pub fn logged_entry(bundle_annotation: &str) -> Result<LoggedEntry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature_proof::test_pki::{rekor_bundle, sha256};
+    use crate::signature_manifest::test_pki::{rekor_bundle, sha256};
     use serde_json::json;
 
     #[test]

@@ -1,6 +1,6 @@
-//! The cosign `.sig` manifest as the policy reads it: per layer, the payload digest, the
-//! signature, and the certificate and Rekor bundle annotations, decoded strictly. A manifest
-//! the policy cannot read proves nothing.
+//! The cosign `.sig` manifest as the policy reads it: per layer, the payload digest and the
+//! signature, certificate and Rekor bundle annotations, decoded strictly. A manifest the policy
+//! cannot read proves nothing.
 
 use std::collections::BTreeMap;
 
@@ -18,10 +18,27 @@ const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 pub struct SignatureLayer {
     /// `sha256:<hex>` as the manifest writes it: the digest of the signed payload.
     pub digest: String,
-    pub payload_sha256: [u8; 32],
-    pub signature: Option<Vec<u8>>,
+    pub signature: Option<String>,
     pub certificate_pem: Option<String>,
     pub bundle: Option<String>,
+}
+
+impl SignatureLayer {
+    /// The lower-case hex SHA-256 of the payload.
+    pub fn payload_sha256(&self) -> &str {
+        &self.digest["sha256:".len()..]
+    }
+
+    /// The signature's bytes; `None` when the layer has none.
+    pub fn signature_bytes(&self) -> Result<Option<Vec<u8>>, String> {
+        self.signature
+            .as_deref()
+            .map(|text| {
+                Base64::decode_vec(text.trim())
+                    .map_err(|e| format!("layer {}: its signature is not base64: {e}", self.digest))
+            })
+            .transpose()
+    }
 }
 
 #[derive(Deserialize)]
@@ -44,39 +61,22 @@ pub fn signature_layers(manifest: &[u8]) -> Result<Vec<SignatureLayer>, String> 
 
 fn layer(descriptor: Descriptor) -> Result<SignatureLayer, String> {
     let digest = descriptor.digest;
-    let payload_sha256 = sha256_of(&digest)
-        .ok_or_else(|| format!("layer {digest:?} does not have a sha256 digest"))?;
+    if !digest.starts_with("sha256:") || !is_well_formed_digest(&digest) {
+        return Err(format!("layer {digest:?} does not have a sha256 digest"));
+    }
     let mut annotations = descriptor.annotations.unwrap_or_default();
-    let signature = match annotations.remove(SIGNATURE_ANNOTATION) {
-        Some(text) => Some(
-            Base64::decode_vec(text.trim())
-                .map_err(|e| format!("layer {digest}: its signature is not base64: {e}"))?,
-        ),
-        None => None,
-    };
     Ok(SignatureLayer {
-        payload_sha256,
-        signature,
+        signature: annotations.remove(SIGNATURE_ANNOTATION),
         certificate_pem: annotations.remove(CERTIFICATE_ANNOTATION),
         bundle: annotations.remove(BUNDLE_ANNOTATION),
         digest,
     })
 }
 
-/// `sha256:<64 lower-case hex>` → the 32 bytes.
-fn sha256_of(digest: &str) -> Option<[u8; 32]> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|_| is_well_formed_digest(digest))?;
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(hex, &mut bytes).ok()?;
-    Some(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature_proof::test_pki::{sha256, signature_manifest, TestKey, TestLayer};
+    use crate::signature_manifest::test_pki::{sha256, signature_manifest, TestKey, TestLayer};
     use serde_json::json;
 
     #[test]
@@ -89,14 +89,17 @@ mod tests {
         ];
         let read = signature_layers(&signature_manifest(&layers)).unwrap();
         assert_eq!(read.len(), 2);
-        assert_eq!(read[0].payload_sha256, sha256(b"one"));
-        assert_eq!(read[0].signature.as_deref(), Some(&layers[0].signature[..]));
+        assert_eq!(read[0].payload_sha256(), hex::encode(sha256(b"one")));
+        assert_eq!(
+            read[0].signature_bytes().unwrap().as_deref(),
+            Some(&layers[0].signature[..])
+        );
         assert_eq!(
             read[0].certificate_pem.as_deref(),
             Some(certificate.as_str())
         );
         assert!(read[0].bundle.is_some());
-        assert_eq!(read[1].payload_sha256, sha256(b"two"));
+        assert_eq!(read[1].payload_sha256(), hex::encode(sha256(b"two")));
         assert!(read[1].certificate_pem.is_none() && read[1].bundle.is_none());
     }
 
@@ -119,11 +122,6 @@ mod tests {
                 "does not have a sha256 digest",
             ),
             (
-                manifest(json!({"digest": format!("sha256:{hex}"),
-                    "annotations": {"dev.cosignproject.cosign/signature": "%%"}})),
-                "its signature is not base64",
-            ),
-            (
                 manifest(json!({"digest": format!("sha256:{hex}"), "annotations": {"a": 1}})),
                 "not an image manifest",
             ),
@@ -132,5 +130,14 @@ mod tests {
             let err = signature_layers(manifest.as_bytes()).unwrap_err();
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
+    }
+
+    #[test]
+    fn a_signature_that_is_not_base64_is_an_error_when_read() {
+        let manifest = json!({"layers": [{"digest": format!("sha256:{}", "ab".repeat(32)),
+            "annotations": {"dev.cosignproject.cosign/signature": "%%"}}]});
+        let layers = signature_layers(manifest.to_string().as_bytes()).unwrap();
+        let err = layers[0].signature_bytes().unwrap_err();
+        assert!(err.contains("its signature is not base64"), "{err}");
     }
 }

@@ -11,8 +11,6 @@ use openssl::rsa::Rsa;
 use openssl::sign::Signer;
 use openssl::x509::{X509Name, X509};
 use serde_json::{json, Value};
-use spki::der::Decode;
-use spki::SubjectPublicKeyInfoOwned;
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     openssl::sha::sha256(data)
@@ -70,12 +68,59 @@ impl TestKey {
         signer.sign_oneshot_to_vec(payload).unwrap()
     }
 
-    pub fn spki(&self) -> SubjectPublicKeyInfoOwned {
-        SubjectPublicKeyInfoOwned::from_der(&self.key.public_key_to_der().unwrap()).unwrap()
-    }
-
     pub fn public_key_pem(&self) -> String {
         String::from_utf8(self.key.public_key_to_pem().unwrap()).unwrap()
+    }
+
+    /// A Fulcio-style certificate for this key, issued 2026-01-02T03:04:05Z for ten minutes,
+    /// carrying `spec`'s identity (self-signed: chains are the host's to check).
+    pub fn fulcio_certificate_pem(&self, spec: &CertificateSpec) -> String {
+        use openssl::asn1::{Asn1Object, Asn1OctetString};
+        use openssl::x509::extension::SubjectAlternativeName;
+        use openssl::x509::X509Extension;
+        let name = X509Name::builder().unwrap().build();
+        let mut builder = X509::builder().unwrap();
+        builder.set_version(2).unwrap();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_issuer_name(&name).unwrap();
+        builder.set_pubkey(&self.key).unwrap();
+        builder
+            .set_not_before(&Asn1Time::from_str("20260102030405Z").unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::from_str("20260102031405Z").unwrap())
+            .unwrap();
+        if let Some(san) = &spec.san {
+            let mut names = SubjectAlternativeName::new();
+            match san {
+                San::Email(email) => names.email(email),
+                San::Uri(uri) => names.uri(uri),
+            };
+            let extension = names.build(&builder.x509v3_context(None, None)).unwrap();
+            builder.append_extension(extension).unwrap();
+        }
+        let mut custom = |oid: &str, content: Vec<u8>| {
+            let oid = Asn1Object::from_str(oid).unwrap();
+            let content = Asn1OctetString::new_from_bytes(&content).unwrap();
+            builder
+                .append_extension(X509Extension::new_from_der(&oid, false, &content).unwrap())
+                .unwrap();
+        };
+        if let Some(issuer) = spec.issuer_v1 {
+            custom("1.3.6.1.4.1.57264.1.1", issuer.as_bytes().to_vec());
+        }
+        if let Some(issuer) = spec.issuer_v2 {
+            // A DER UTF8String (tag 12), short form length.
+            let mut der = vec![12, u8::try_from(issuer.len()).unwrap()];
+            der.extend_from_slice(issuer.as_bytes());
+            custom("1.3.6.1.4.1.57264.1.8", der);
+        }
+        if let Some(repository) = spec.workflow_repository {
+            custom("1.3.6.1.4.1.57264.1.5", repository.as_bytes().to_vec());
+        }
+        let digest = self.digest.unwrap_or_else(MessageDigest::null);
+        builder.sign(&self.key, digest).unwrap();
+        String::from_utf8(builder.build().to_pem().unwrap()).unwrap()
     }
 
     /// A self-signed certificate for this key (the proof never checks chains: the host does).
@@ -97,6 +142,42 @@ impl TestKey {
         let digest = self.digest.unwrap_or_else(MessageDigest::null);
         builder.sign(&self.key, digest).unwrap();
         String::from_utf8(builder.build().to_pem().unwrap()).unwrap()
+    }
+}
+
+/// The subject alternative name of a test certificate.
+#[derive(Debug, Clone)]
+pub enum San {
+    Email(String),
+    Uri(String),
+}
+
+/// What a Fulcio-style test certificate claims.
+#[derive(Debug, Clone)]
+pub struct CertificateSpec {
+    pub san: Option<San>,
+    pub issuer_v1: Option<&'static str>,
+    pub issuer_v2: Option<&'static str>,
+    pub workflow_repository: Option<&'static str>,
+}
+
+impl CertificateSpec {
+    /// Issued by `https://idp` (the v1 extension) to this email.
+    pub fn email(email: &str) -> Self {
+        CertificateSpec {
+            san: Some(San::Email(email.to_string())),
+            issuer_v1: Some("https://idp"),
+            issuer_v2: None,
+            workflow_repository: None,
+        }
+    }
+
+    /// Issued by `https://idp` (the v1 extension) to this URI.
+    pub fn uri(uri: &str) -> Self {
+        CertificateSpec {
+            san: Some(San::Uri(uri.to_string())),
+            ..Self::email("")
+        }
     }
 }
 
