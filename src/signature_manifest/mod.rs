@@ -23,7 +23,7 @@ use x509_cert::Certificate;
 
 pub use certificate_identity::{CertificateIdentity, IdentityMatch};
 use manifest::{signature_layers, SignatureLayer};
-use rekor_entry::logged_entry;
+use rekor_entry::{logged_entry, LoggedEntry};
 
 use crate::pem_material::decode_certificate;
 
@@ -106,6 +106,7 @@ pub fn keyless_candidates(
     // signing twice, or an attacker copying a genuine certificate onto many layers).
     let mut read: BTreeMap<&str, Option<(Certificate, CertificateIdentity)>> = BTreeMap::new();
     let mut chosen: BTreeSet<&str> = BTreeSet::new();
+    let mut log = LogEntries::default();
     for layer in &layers {
         let Some(pem) = layer.certificate_pem.as_deref() else {
             candidates.without_certificate += 1;
@@ -126,7 +127,7 @@ pub fn keyless_candidates(
             candidates.other_signer += 1;
             continue;
         }
-        if !logs_layer(layer, &LoggedSigner::Certificate(certificate)) {
+        if !log.logs_layer(layer, &LoggedSigner::Certificate { pem, certificate }) {
             candidates.not_logged += 1;
             continue;
         }
@@ -157,9 +158,10 @@ pub fn keyless_candidates(
 pub fn logged_by_certificate_key(manifest: &[u8], certificate_pem: &str) -> Result<(), String> {
     let certificate = decode_certificate(certificate_pem)?;
     let wanted = LoggedSigner::Key(spki_of(&certificate));
+    let mut log = LogEntries::default();
     if signature_layers(manifest)?
         .iter()
-        .any(|layer| logs_layer(layer, &wanted))
+        .any(|layer| log.logs_layer(layer, &wanted))
     {
         Ok(())
     } else {
@@ -170,38 +172,56 @@ pub fn logged_by_certificate_key(manifest: &[u8], certificate_pem: &str) -> Resu
 /// Who a logged entry must name as its signer.
 enum LoggedSigner<'a> {
     /// This very certificate (as keyless signatures are logged), or its bare key.
-    Certificate(&'a Certificate),
+    Certificate {
+        pem: &'a str,
+        certificate: &'a Certificate,
+    },
     /// This key, bare or inside any certificate.
     Key(&'a SubjectPublicKeyInfoOwned),
 }
 
-/// Whether the layer's Rekor bundle logged this layer: its payload digest, its signature, and
-/// `signer`. A bundle that cannot be read logs nothing.
-fn logs_layer(layer: &SignatureLayer, signer: &LoggedSigner<'_>) -> bool {
-    let Some(bundle) = &layer.bundle else {
-        return false;
-    };
-    let Ok(entry) = logged_entry(bundle) else {
-        return false;
-    };
-    if entry.payload_sha256 != layer.payload_sha256() {
-        return false;
-    }
-    if !matches!(layer.signature_bytes(), Ok(Some(signature)) if signature == entry.signature) {
-        return false;
-    }
-    let logged_certificate = decode_certificate(&entry.public_key_pem).ok();
-    let logged_key = match &logged_certificate {
-        Some(certificate) => Some(spki_of(certificate).clone()),
-        None => public_key_from_pem(&entry.public_key_pem),
-    };
-    match (signer, &logged_certificate, logged_key) {
-        (LoggedSigner::Certificate(wanted), Some(logged), _) => {
-            matches!((wanted.to_der(), logged.to_der()), (Ok(a), Ok(b)) if a == b)
+/// The Rekor entries of one manifest's bundles, each bundle text read once: a bundle copied
+/// onto many layers (the usual forgery) costs one reading.
+#[derive(Default)]
+struct LogEntries<'m> {
+    read: BTreeMap<&'m str, Option<LoggedEntry>>,
+}
+
+impl<'m> LogEntries<'m> {
+    /// Whether the layer's Rekor bundle logged this layer: its payload digest, its signature,
+    /// and `signer`. A bundle that cannot be read logs nothing.
+    fn logs_layer(&mut self, layer: &'m SignatureLayer, signer: &LoggedSigner<'_>) -> bool {
+        let Some(bundle) = layer.bundle.as_deref() else {
+            return false;
+        };
+        let Some(entry) = self
+            .read
+            .entry(bundle)
+            .or_insert_with(|| logged_entry(bundle).ok())
+        else {
+            return false;
+        };
+        if entry.payload_sha256 != layer.payload_sha256() {
+            return false;
         }
-        (LoggedSigner::Certificate(wanted), None, Some(key)) => spki_of(wanted) == &key,
-        (LoggedSigner::Key(wanted), _, Some(key)) => *wanted == &key,
-        (_, _, None) => false,
+        if !matches!(layer.signature_bytes(), Ok(Some(signature)) if signature == entry.signature) {
+            return false;
+        }
+        let logged = entry.public_key_pem.trim();
+        match signer {
+            // Cosign logs the very PEM it attaches: equal texts need no decoding.
+            LoggedSigner::Certificate { pem, .. } if pem.trim() == logged => true,
+            LoggedSigner::Certificate { certificate, .. } => match decode_certificate(logged) {
+                Ok(logged) => {
+                    matches!((certificate.to_der(), logged.to_der()), (Ok(a), Ok(b)) if a == b)
+                }
+                Err(_) => public_key_from_pem(logged).as_ref() == Some(spki_of(certificate)),
+            },
+            LoggedSigner::Key(wanted) => match decode_certificate(logged) {
+                Ok(logged) => spki_of(&logged) == *wanted,
+                Err(_) => public_key_from_pem(logged).as_ref() == Some(*wanted),
+            },
+        }
     }
 }
 
