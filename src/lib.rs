@@ -116,9 +116,7 @@ fn respond(admission: Admission) -> CallResult {
 fn validate_settings(payload: &[u8]) -> CallResult {
     let outcome = serde_json::from_slice::<Value>(payload)
         .map_err(|e| format!("settings are not valid JSON: {e}"))
-        .and_then(|document| {
-            Settings::validate(&document, &KubewardenHost).map_err(|e| e.to_string())
-        });
+        .and_then(|document| Settings::validate(&document).map_err(|e| e.to_string()));
     let response = SettingsValidationResponse {
         valid: outcome.is_ok(),
         message: outcome.err(),

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::custom_resources::{self, CustomResource, CUSTOM_RESOURCES_KEY};
-use crate::host::SigstoreHost;
 use crate::image_pattern::{ImagePattern, SkipPattern};
 use crate::signers::{one_signature_satisfies_both, pem_certificate, signer_rule_keys, Signer};
 use crate::strict_fields::{
@@ -206,13 +205,14 @@ impl Settings {
         }
     }
 
-    /// Everything `parse` checks, plus what needs the host (certificate chains).
-    pub fn validate(document: &Value, host: &dyn SigstoreHost) -> Result<Settings, SettingsErrors> {
+    /// Everything `parse` checks, plus what is only checked once, when the policy is deployed
+    /// (certificate chains).
+    pub fn validate(document: &Value) -> Result<Settings, SettingsErrors> {
         let settings = Self::parse(document)?;
         let mut errors = SettingsErrors::default();
         for (i, rule) in settings.rules.iter().enumerate() {
             rule.signer
-                .check_trust(&item(SIGNATURES_KEY, i), host, &mut errors);
+                .check_at_deploy(&item(SIGNATURES_KEY, i), &mut errors);
         }
         if errors.is_empty() {
             Ok(settings)

@@ -4,7 +4,6 @@ use serde_json::{json, Value};
 use super::*;
 use crate::host::SignerCheck;
 use crate::pem_material::test_material::*;
-use crate::test_host::FakeHost;
 
 fn parse_yaml(yaml: &str) -> Result<Settings, SettingsErrors> {
     let document: Value = serde_yaml::from_str(yaml).expect("test YAML");
@@ -375,32 +374,49 @@ fn null_values_are_absent() {
 }
 
 #[test]
-fn checks_certificates_against_their_chain_through_the_host() {
-    let document = json!({"signatures": [
-        {"image": "a/*", "certificates": [LEAF_CERT, CA_CERT], "certificateChain": [CA_CERT]},
+fn certificates_are_checked_against_their_chain_by_name_at_deploy_time() {
+    // LEAF_CERT is issued by CA_CERT; CA_CERT is self-issued.
+    let valid = json!({"signatures": [
+        {"image": "a/*", "certificates": [LEAF_CERT], "certificateChain": [CA_CERT]},
         {"image": "b/*", "certificates": [LEAF_CERT]}
     ]});
-    let host = FakeHost::trusting();
-    Settings::validate(&document, &host).expect("trusted");
-    // Only the rule with a chain asks the host, once per certificate.
-    assert_eq!(host.call_count(), 2);
-
-    let host = FakeHost::trusting().distrusting_certificate(LEAF_CERT);
-    let errors = Settings::validate(&document, &host)
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        errors,
-        "signatures[0].certificates[0]: not trusted by certificateChain: certificate signature does not verify"
+    Settings::validate(&valid).expect("the chain issues the certificate");
+    let cases = [
+        (
+            json!({"image": "a/*", "certificates": [LEAF_CERT, CA_CERT], "certificateChain": [CA_CERT]}),
+            None,
+        ),
+        (
+            json!({"image": "a/*", "certificates": [CA_CERT], "certificateChain": [LEAF_CERT]}),
+            Some("signatures[0].certificateChain[0]: is issued by"),
+        ),
+        (
+            json!({"image": "a/*", "certificates": [LEAF_CERT], "certificateChain": [CA_CERT, LEAF_CERT]}),
+            Some("signatures[0].certificateChain[0]: is issued by"),
+        ),
+    ];
+    for (rule, expected) in cases {
+        let outcome = Settings::validate(&json!({"signatures": [rule]}));
+        match expected {
+            None => assert!(outcome.is_ok(), "{rule}: {:?}", outcome.err()),
+            Some(expected) => {
+                let errors = outcome.unwrap_err().to_string();
+                assert!(errors.contains(expected), "{rule}: {errors}");
+            }
+        }
+    }
+    // A certificate the chain did not issue is named with both issuers.
+    let errors = Settings::validate(&json!({"signatures": [
+        {"image": "a/*", "certificates": [LEAF_CERT], "certificateChain": [LEAF_CERT]}
+    ]}))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        errors.contains(
+            "signatures[0].certificates[0]: not issued by certificateChain: its issuer is"
+        ),
+        "{errors}"
     );
-}
-
-#[test]
-fn validation_stops_before_host_checks_when_parsing_fails() {
-    let host = FakeHost::trusting();
-    let document = json!({"signatures": [{"image": "*", "certificates": [LEAF_CERT], "certificateChain": [CA_CERT], "x": 1}]});
-    assert!(Settings::validate(&document, &host).is_err());
-    assert_eq!(host.call_count(), 0);
 }
 
 #[rstest]

@@ -5,7 +5,9 @@
 use serde_json::Value;
 
 use super::{FollowUp, Registration, SignerKind};
-use crate::host::{SignerCheck, SigstoreHost};
+use x509_cert::Certificate;
+
+use crate::host::SignerCheck;
 use crate::pem_material::decode_certificate;
 use crate::strict_fields::{boolean, item, list, string, Fields, SettingsErrors};
 
@@ -93,15 +95,46 @@ impl SignerKind for Certificates {
         }
     }
 
-    /// Asks the host whether each certificate is trusted by the configured chain, so that a
-    /// certificate the chain does not vouch for is refused when the policy is deployed.
-    fn check_trust(&self, rule_path: &str, host: &dyn SigstoreHost, errors: &mut SettingsErrors) {
+    /// The chain must be ordered (each certificate issued by the next, the root by itself) and
+    /// issue every listed certificate, checked by name: a chain that cannot vouch for them is
+    /// refused when the policy is deployed. The signatures along the chain are the host's to
+    /// verify, at every admission (certificate verification with the chain).
+    fn check_at_deploy(&self, rule_path: &str, errors: &mut SettingsErrors) {
         let Some(chain) = &self.chain else { return };
+        let decoded: Option<Vec<Certificate>> = chain
+            .iter()
+            .map(|pem| decode_certificate(pem).ok())
+            .collect();
+        let Some(chain) = decoded.filter(|chain| !chain.is_empty()) else {
+            return;
+        };
+        let chain_path = format!("{rule_path}.{}", Self::CHAIN_KEY);
+        for (i, ca) in chain.iter().enumerate() {
+            let next = chain.get(i + 1).unwrap_or(ca);
+            if ca.tbs_certificate().issuer() != next.tbs_certificate().subject() {
+                errors.add(
+                    item(&chain_path, i),
+                    format!(
+                        "is issued by {}, not by {} (list the chain intermediates first, root last)",
+                        ca.tbs_certificate().issuer(),
+                        next.tbs_certificate().subject()
+                    ),
+                );
+            }
+        }
+        let issuer = chain[0].tbs_certificate().subject();
         for (i, certificate) in self.certificates.iter().enumerate() {
-            if let Err(reason) = host.certificate_trusted(certificate, chain, None) {
+            let Ok(certificate) = decode_certificate(certificate) else {
+                continue;
+            };
+            if certificate.tbs_certificate().issuer() != issuer {
                 errors.add(
                     item(&format!("{rule_path}.{}", Self::KEY), i),
-                    format!("not trusted by {}: {reason}", Self::CHAIN_KEY),
+                    format!(
+                        "not issued by {}: its issuer is {}, not {issuer}, the first certificate of the chain",
+                        Self::CHAIN_KEY,
+                        certificate.tbs_certificate().issuer()
+                    ),
                 );
             }
         }

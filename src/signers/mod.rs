@@ -18,7 +18,7 @@ pub use keyless::Keyless;
 pub use keyless_prefix::KeylessPrefix;
 pub use pub_keys::PubKeys;
 
-use crate::host::{SignerCheck, SigstoreHost};
+use crate::host::SignerCheck;
 use crate::signature_manifest::IdentityMatch;
 use crate::strict_fields::{Fields, SettingsErrors};
 
@@ -47,14 +47,10 @@ pub trait SignerKind: fmt::Debug {
         false
     }
 
-    /// Deploy-time checks that need the host.
-    fn check_trust(
-        &self,
-        _rule_path: &str,
-        _host: &dyn SigstoreHost,
-        _errors: &mut SettingsErrors,
-    ) {
-    }
+    /// Deploy-time checks too costly to repeat on every request (policy-server reads the
+    /// settings again for each one). They make no host call: policy-server 1.36.0-beta.1
+    /// panics at start when `validate_settings` calls the host.
+    fn check_at_deploy(&self, _rule_path: &str, _errors: &mut SettingsErrors) {}
 }
 
 /// The questions that turn a host's "trusted" into a proof of the signer.
@@ -206,13 +202,8 @@ impl Signer {
         self.0.is_keyless()
     }
 
-    pub fn check_trust(
-        &self,
-        rule_path: &str,
-        host: &dyn SigstoreHost,
-        errors: &mut SettingsErrors,
-    ) {
-        self.0.check_trust(rule_path, host, errors);
+    pub fn check_at_deploy(&self, rule_path: &str, errors: &mut SettingsErrors) {
+        self.0.check_at_deploy(rule_path, errors);
     }
 }
 
