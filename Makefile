@@ -24,8 +24,11 @@ KWRUN_SOURCES := $(shell find kwrun/src e2e-tests/fixtures/signer/src -name '*.r
 # Real Kubewarden hosts to run the e2e suite under as well: KWCTL=/path/to/kwctl, or every
 # kwctl under ../shared/tools/kwctl/<version>/.
 KWCTLS := $(or $(KWCTL),$(wildcard $(CURDIR)/../shared/tools/kwctl/*/kwctl))
+# Kubewarden's policy-server, the host a cluster runs, for the e2e leg that sends it
+# AdmissionReviews over HTTP (e2e-tests/policy-server/).
+POLICY_SERVER ?= $(CURDIR)/../shared/tools/policy-server/1.36.0-beta.1/policy-server
 
-.PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl lint fmt clean run bench fuzz check-size kwrun
+.PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl e2e-tests-policy-server lint fmt clean run bench fuzz check-size kwrun
 
 all: policy.wasm
 
@@ -94,6 +97,8 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md $(KWRUN)
 unit-tests:
 	cargo test --profile host --workspace --all-targets
 
+# `bats e2e-tests/` runs the files of that directory only: the policy-server leg in
+# e2e-tests/policy-server/ starts its own host, so it runs once, under its own target.
 e2e-tests: annotated-policy.wasm
 	KWRUN_BIN=$(KWRUN) KWCTL= bats e2e-tests/
 
@@ -108,7 +113,18 @@ e2e-tests-kwctl: annotated-policy.wasm
 		KWCTL="$$kwctl" KWRUN_BIN=$(KWRUN) bats e2e-tests/ || exit 1; \
 	done
 
-test: deps check-size unit-tests e2e-tests e2e-tests-kwctl
+# The annotated module in a real policy-server, AdmissionReviews over HTTP. Without the binary
+# it says so and skips, unless REQUIRE_POLICY_SERVER=1 (CI), which makes that a failure.
+e2e-tests-policy-server: annotated-policy.wasm
+	@if [ ! -x "$(POLICY_SERVER)" ]; then \
+		echo "e2e-tests-policy-server: SKIPPED, no policy-server at $(POLICY_SERVER) (set POLICY_SERVER=/path/to/policy-server)" >&2; \
+		[ -z "$(REQUIRE_POLICY_SERVER)" ] || exit 1; \
+	else \
+		echo "== e2e policy-server leg under $$("$(POLICY_SERVER)" --version | head -n1) ($(POLICY_SERVER))"; \
+		POLICY_SERVER="$(POLICY_SERVER)" bats e2e-tests/policy-server/; \
+	fi
+
+test: deps check-size unit-tests e2e-tests e2e-tests-kwctl e2e-tests-policy-server
 
 run: KWRUN_BUILD := -p kwrun -p fixture-signer --bins
 run: deps annotated-policy.wasm
