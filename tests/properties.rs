@@ -247,7 +247,7 @@ impl SigstoreHost for RecordingHost {
             .or_insert_with(|| format!("sha256:{next:064x}"))
             .clone())
     }
-    fn certificate_trusted(&self, _: &str, _: &[String]) -> Result<(), String> {
+    fn certificate_trusted(&self, _: &str, _: &[String], _: Option<&str>) -> Result<(), String> {
         Ok(())
     }
     fn oci_manifest(&self, _: &str) -> Result<Option<Vec<u8>>, String> {

@@ -20,7 +20,12 @@ impl SigstoreHost for TrustingHost {
     fn verify(&self, _request: &VerificationRequest<'_>) -> Result<String, String> {
         Ok(DIGEST.to_string())
     }
-    fn certificate_trusted(&self, _certificate: &str, _chain: &[String]) -> Result<(), String> {
+    fn certificate_trusted(
+        &self,
+        _certificate: &str,
+        _chain: &[String],
+        _at: Option<&str>,
+    ) -> Result<(), String> {
         Ok(())
     }
     fn oci_manifest(&self, _reference: &str) -> Result<Option<Vec<u8>>, String> {
