@@ -25,7 +25,8 @@ KWRUN_SOURCES := $(shell find kwrun/src e2e-tests/fixtures/signer/src -name '*.r
 # kwctl under ../shared/tools/kwctl/<version>/.
 KWCTLS := $(or $(KWCTL),$(wildcard $(CURDIR)/../shared/tools/kwctl/*/kwctl))
 
-.PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl lint fmt clean run bench fuzz check-size kwrun
+.PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl lint lint-workflows fmt clean run bench \
+	fuzz check-size kwrun
 
 all: policy.wasm
 
@@ -108,7 +109,15 @@ e2e-tests-kwctl: annotated-policy.wasm
 		KWCTL="$$kwctl" KWRUN_BIN=$(KWRUN) bats e2e-tests/ || exit 1; \
 	done
 
-test: deps check-size unit-tests e2e-tests e2e-tests-kwctl
+test: deps lint-workflows check-size unit-tests e2e-tests e2e-tests-kwctl
+
+# The GitHub workflows, with shellcheck on their run: blocks (actionlint skips that check without
+# saying so when shellcheck is missing, so its absence is an error here). scripts/deps installs
+# both.
+lint-workflows:
+	@command -v shellcheck >/dev/null || { echo "lint-workflows: shellcheck not found (make deps)" >&2; exit 1; }
+	actionlint -shellcheck=shellcheck .github/workflows/*.yml
+	shellcheck scripts/deps .ci/run .github/scripts/install-kwctl
 
 run: KWRUN_BUILD := -p kwrun -p fixture-signer --bins
 run: deps annotated-policy.wasm
