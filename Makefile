@@ -28,7 +28,8 @@ KWCTLS := $(or $(KWCTL),$(wildcard $(CURDIR)/../shared/tools/kwctl/*/kwctl))
 # AdmissionReviews over HTTP (e2e-tests/policy-server/).
 POLICY_SERVER ?= $(CURDIR)/../shared/tools/policy-server/1.36.0-beta.1/policy-server
 
-.PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl e2e-tests-policy-server lint fmt clean run bench fuzz check-size kwrun
+.PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl e2e-tests-policy-server lint lint-workflows \
+	fmt clean run bench fuzz check-size kwrun release release-deps
 
 all: policy.wasm
 
@@ -124,7 +125,50 @@ e2e-tests-policy-server: annotated-policy.wasm
 		POLICY_SERVER="$(POLICY_SERVER)" bats e2e-tests/policy-server/; \
 	fi
 
-test: deps check-size unit-tests e2e-tests e2e-tests-kwctl e2e-tests-policy-server
+test: deps lint-workflows check-size unit-tests e2e-tests e2e-tests-kwctl e2e-tests-policy-server
+
+# The GitHub workflows, with shellcheck on their run: blocks (actionlint skips that check without
+# saying so when shellcheck is missing, so its absence is an error here). scripts/deps installs
+# both.
+lint-workflows:
+	@command -v shellcheck >/dev/null || { echo "lint-workflows: shellcheck not found (make deps)" >&2; exit 1; }
+	actionlint -shellcheck=shellcheck .github/workflows/*.yml
+	shellcheck scripts/deps .ci/run .github/scripts/install-kwctl
+
+# A release, all in $(RELEASE_DIR): the annotated module, its SHA-256 (sha256sum format), a
+# CycloneDX SBOM of the crates compiled into the module, and the Artifact Hub metadata. The
+# version is Cargo.toml's: metadata.yml, artifacthub-pkg.yml and CHANGELOG.md must state the same
+# (tests/metadata_consistency.rs; checked here too, cheaply, in case the tests were not run), and
+# RELEASE_TAG, when given (the release workflow passes its git tag), must be v<version>.
+RELEASE_DIR ?= $(CURDIR)/release
+VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+RELEASE_TAG ?=
+SBOM := verify-image-signatures-$(VERSION).cdx.json
+
+release-deps:
+	@scripts/deps release
+	@[ -z "$(RELEASE_TAG)" ] || [ "$(RELEASE_TAG)" = "v$(VERSION)" ] || { \
+		echo "release: tag $(RELEASE_TAG) is not v$(VERSION), Cargo.toml's version" >&2; exit 1; }
+	@for stated in "metadata.yml:$$(sed -n 's/^ *io.kubewarden.policy.version: *//p' metadata.yml)" \
+		"artifacthub-pkg.yml:$$(sed -n 's/^version: *//p' artifacthub-pkg.yml)"; do \
+		[ "$${stated#*:}" = "$(VERSION)" ] || { echo "release: $${stated%%:*} says version" \
+			"$${stated#*:}, Cargo.toml says $(VERSION)" >&2; exit 1; }; done
+
+# The SBOM: the policy crate's dependencies for the Wasm target, build-dependencies left out.
+# cargo-cyclonedx has no package selection: it writes one SBOM beside each workspace member's
+# Cargo.toml, so the host crates' are deleted. Its features come from cargo's workspace-wide
+# resolution, so it lists a few crates that only other members' features pull in: a superset.
+release: release-deps annotated-policy.wasm
+	mkdir -p $(RELEASE_DIR)
+	rm -f $(RELEASE_DIR)/annotated-policy.wasm* $(RELEASE_DIR)/*.cdx.json $(RELEASE_DIR)/artifacthub-pkg.yml
+	cp annotated-policy.wasm artifacthub-pkg.yml $(RELEASE_DIR)/
+	cd $(RELEASE_DIR) && sha256sum annotated-policy.wasm > annotated-policy.wasm.sha256
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) \
+		cargo cyclonedx --manifest-path Cargo.toml --format json --spec-version 1.5 \
+		--target $(WASM_TARGET) --no-build-deps --override-filename verify-image-signatures-sbom
+	mv verify-image-signatures-sbom.json $(RELEASE_DIR)/$(SBOM)
+	rm -f kwrun/verify-image-signatures-sbom.json e2e-tests/fixtures/signer/verify-image-signatures-sbom.json
+	@echo "release v$(VERSION) in $(RELEASE_DIR):"; ls -l $(RELEASE_DIR)
 
 run: KWRUN_BUILD := -p kwrun -p fixture-signer --bins
 run: deps annotated-policy.wasm
@@ -146,3 +190,4 @@ fmt:
 clean:
 	cargo clean
 	rm -f policy.wasm annotated-policy.wasm
+	rm -rf release

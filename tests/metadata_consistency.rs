@@ -89,23 +89,63 @@ fn cargo_version() -> String {
     panic!("Cargo.toml has no version in [package]");
 }
 
+/// The version of the newest released entry in CHANGELOG.md: its first `## ` heading other than
+/// `## Unreleased` (`## 0.2.0`, `## [0.2.0] - 2026-12-01` or `## v0.2.0`).
+fn changelog_version() -> String {
+    let changelog = read("CHANGELOG.md");
+    let heading = changelog
+        .lines()
+        .filter_map(|line| line.strip_prefix("## "))
+        .find(|title| !title.trim().eq_ignore_ascii_case("unreleased"))
+        .expect("CHANGELOG.md has no released entry (a `## <version>` heading)");
+    let version = heading.split_whitespace().next().unwrap_or_default();
+    version
+        .trim_matches(|c| c == '[' || c == ']')
+        .trim_start_matches('v')
+        .to_string()
+}
+
+/// Cargo.toml's package version is the release version (`make release`, the `v*` tag the release
+/// workflow checks); every other file that states it must say the same.
 #[test]
-fn versions_agree_across_cargo_metadata_and_artifacthub() {
+fn every_file_states_the_cargo_version() {
     let cargo = cargo_version();
     let metadata = metadata();
     let artifacthub = artifacthub();
-    assert_eq!(
-        annotation(&metadata, "io.kubewarden.policy.version"),
-        cargo,
-        "metadata.yml"
+    let stated = [
+        (
+            "metadata.yml",
+            "annotations.io.kubewarden.policy.version",
+            annotation(&metadata, "io.kubewarden.policy.version").to_string(),
+        ),
+        (
+            "artifacthub-pkg.yml",
+            "version",
+            text(&artifacthub, "/version").to_string(),
+        ),
+        ("CHANGELOG.md", "newest released entry", changelog_version()),
+    ];
+    let disagreeing: Vec<String> = stated
+        .iter()
+        .filter(|(_, _, version)| *version != cargo)
+        .map(|(file, field, version)| {
+            format!("{file} ({field}) says {version:?}, Cargo.toml says {cargo:?}")
+        })
+        .collect();
+    assert!(
+        disagreeing.is_empty(),
+        "versions disagree with Cargo.toml's [package] version:\n  {}",
+        disagreeing.join("\n  ")
     );
-    assert_eq!(
-        text(&artifacthub, "/version"),
-        cargo,
-        "artifacthub-pkg.yml version"
-    );
+}
 
-    // Published locations name the same release.
+#[test]
+fn published_locations_name_the_cargo_version() {
+    let cargo = cargo_version();
+    let metadata = metadata();
+    let artifacthub = artifacthub();
+
+    // Published locations name the same release, at the place metadata.yml names.
     let tag = format!("v{cargo}");
     let image = text(&artifacthub, "/containersImages/0/image");
     assert!(
@@ -122,11 +162,21 @@ fn versions_agree_across_cargo_metadata_and_artifacthub() {
         text(&artifacthub, "/install").contains(&format!(":{tag}")),
         "install text"
     );
+    // The GitHub release's asset, as `make release` names it.
     let links = artifacthub["links"].as_array().expect("links");
     for link in links.iter().filter(|l| l["name"] == "policy") {
         let url = link["url"].as_str().expect("link url");
-        assert!(url.contains(&format!("/{tag}/")), "policy link: {url}");
+        assert!(
+            url.ends_with(&format!("/releases/download/{tag}/annotated-policy.wasm")),
+            "artifacthub-pkg.yml policy link: {url}"
+        );
     }
+    // The README's Install section pulls this release from the same place.
+    let pull = format!("registry://{oci_url}:{tag}");
+    assert!(
+        read("README.md").contains(&pull),
+        "README.md does not name {pull} (its Install section)"
+    );
 }
 
 #[test]
