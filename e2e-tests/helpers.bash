@@ -45,6 +45,21 @@ settings_for() {
 
 pem() { jq -Rs . <"$1"; }
 
+# pem_list FILE: the certificates of a PEM chain file as a JSON list, one PEM string each, in
+# the file's order (what certificateChain and fulcioCertificateChain take).
+pem_list() {
+  jq -Rs '[split("-----END CERTIFICATE-----")[] | select(test("BEGIN"))
+           | . + "-----END CERTIFICATE-----\n" | sub("^\\s+"; "")]' <"$1"
+}
+
+# fulcio [CHAIN_FILE]: the top-level settings that make the policy trust CHAIN_FILE (default:
+# the fixtures' keyless CA, intermediate first, root last) as the Fulcio that issues keyless
+# certificates. Every keyless, keylessPrefix and githubActions test passes it: the default is
+# Sigstore's public-good Fulcio, which issued none of the fixtures.
+fulcio() {
+  jq -cn --argjson chain "$(pem_list "${1:-$KEYLESS_CHAIN_PEM}")" '{fulcioCertificateChain: $chain}'
+}
+
 # The signer JSON of a pubKeys rule trusting key A.
 key_a() { echo "{\"pubKeys\": [$(pem "$KEY_A_PUB")]}"; }
 
@@ -77,6 +92,10 @@ evaluate() {
     --sigstore-trust-config "$TRUST_CONFIG" \
     "$POLICY"
 }
+
+# host_is_kwrun: true when the suite runs under kwrun, which checks every signature layer itself
+# and names a forged layer's fault in its answer; kwctl leaves that to the policy's questions.
+host_is_kwrun() { [[ -z "${KWCTL:-}" ]]; }
 
 # host_is_kwctl_older_than VERSION: true under a kwctl older than VERSION (kwrun counts as current).
 host_is_kwctl_older_than() {
@@ -124,3 +143,4 @@ audit_images() { jq -r '.auditAnnotations.images // "{}"' <<<"$output"; }
 assert_no_patch() {
   [[ "$(patch)" == "[]" ]] || { echo "unexpected patch: $(patch)"; return 1; }
 }
+
