@@ -64,6 +64,24 @@ assert_forged_layer_named() {
   assert_message_contains "Rekor bundle logs another payload"
 }
 
+@test "annotations on a layer nobody signed: rejected under certificates + certificateChain + annotations" {
+  # CERT_PEM's genuine signature has no annotations; the layer beside it that has them carries
+  # no certificate, no bundle and a garbage signature.
+  for rekor in true false; do
+    evaluate "$(settings_for "$REGISTRY/*" "$(certs "$rekor")" "{\"annotations\": $ANNOTATIONS_JSON}")" \
+      "$(request pod_generated_name.json "$IMAGE_CERT_ANNOTATIONS_UNSIGNED_LAYER")"
+    assert_rejected
+    assert_message_contains "failed signatures[0] (certificates)"
+    assert_no_patch
+  done
+}
+
+@test "annotations on a layer nobody signed: the genuine signature still admits the image without annotations" {
+  evaluate "$(settings_for "$REGISTRY/*" "$(certs)")" "$(request pod_generated_name.json "$IMAGE_CERT_ANNOTATIONS_UNSIGNED_LAYER")"
+  assert_accepted
+  [[ "$(patched_value /spec/containers/0/image)" == "$IMAGE_CERT_ANNOTATIONS_UNSIGNED_LAYER@$DIGEST_CERT_ANNOTATIONS_UNSIGNED_LAYER" ]]
+}
+
 @test "the genuine signatures the forgeries copied from still pass" {
   evaluate "$(settings_for "$REGISTRY/*" "$(keyless)" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_KEYLESS_EMAIL")"
   assert_accepted

@@ -144,3 +144,33 @@ assert_no_patch() {
   [[ "$(patch)" == "[]" ]] || { echo "unexpected patch: $(patch)"; return 1; }
 }
 
+# The split-view registry (fixtures/split_view_proxy.py) at $SPLIT_VIEW_PROXY, in front of
+# $REGISTRY: started by the bats files that use it, stopped by them, and reset to view A
+# before each test so every host run is first shown view A.
+start_split_view_proxy() {
+  local log="$BATS_FILE_TMPDIR/split-view-proxy.log"
+  # 3>&-: bats waits for every holder of its fd 3 before it finishes.
+  python3 "$REPO_ROOT/e2e-tests/fixtures/split_view_proxy.py" --listen "$SPLIT_VIEW_PROXY" \
+    --upstream "$REGISTRY" --repository "$SPLIT_VIEW_REPOSITORY" --digest "$DIGEST_SPLIT_VIEW" \
+    --view-a "$SPLIT_VIEW_TAG_A" --view-b "$SPLIT_VIEW_TAG_B" >"$log" 2>&1 3>&- &
+  export SPLIT_VIEW_PROXY_PID=$!
+  local _
+  for _ in $(seq 100); do
+    split_view_state >/dev/null 2>&1 && return 0
+    kill -0 "$SPLIT_VIEW_PROXY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "split-view proxy did not start on $SPLIT_VIEW_PROXY:" >&2
+  cat "$log" >&2
+  return 1
+}
+
+stop_split_view_proxy() {
+  [[ -n "${SPLIT_VIEW_PROXY_PID:-}" ]] || return 0
+  kill "$SPLIT_VIEW_PROXY_PID" 2>/dev/null || true
+  wait "$SPLIT_VIEW_PROXY_PID" 2>/dev/null || true
+}
+
+# Which view the proxy shows now: A or B.
+split_view_state() { curl -fsS --max-time 2 "http://$SPLIT_VIEW_PROXY/-/state"; }
+reset_split_view_proxy() { curl -fsS --max-time 2 -X POST -o /dev/null "http://$SPLIT_VIEW_PROXY/-/reset"; }

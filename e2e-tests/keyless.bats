@@ -63,3 +63,27 @@ gha() { jq -cn --arg o "$1" --arg r "${2:-}" '{githubActions: ({owner: $o} + (if
   evaluate "$(settings_for "$REGISTRY/*" "$(gha "someone-else")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_GHA")"
   assert_rejected
 }
+
+@test "keyless: a P-384 leaf (ECDSA over SHA-384) is admitted, pinned" {
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_KEYLESS_P384")"
+  assert_accepted
+  [[ "$(patched_value /spec/containers/0/image)" == "$IMAGE_KEYLESS_P384@$DIGEST_KEYLESS_P384" ]]
+}
+
+@test "keyless: the right identity from a CA the host trusts but fulcioCertificateChain does not is rejected with the chain reason" {
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_KEYLESS_OTHER_CA")"
+  assert_rejected
+  assert_message_contains "failed signatures[0] (keyless)"
+  assert_message_contains "does not chain to fulcioCertificateChain"
+  assert_no_patch
+}
+
+@test "keyless: the other CA's leaf is admitted when fulcioCertificateChain is that CA's chain" {
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio "$KEYLESS_OTHER_CHAIN_PEM")")" "$(request pod_generated_name.json "$IMAGE_KEYLESS_OTHER_CA")"
+  assert_accepted
+  [[ "$(patched_value /spec/containers/0/image)" == "$IMAGE_KEYLESS_OTHER_CA@$DIGEST_KEYLESS_OTHER_CA" ]]
+  # And the fixtures' own leaves are then the ones refused.
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio "$KEYLESS_OTHER_CHAIN_PEM")")" "$(request pod_generated_name.json "$IMAGE_KEYLESS_EMAIL")"
+  assert_rejected
+  assert_message_contains "does not chain to fulcioCertificateChain"
+}
