@@ -121,7 +121,8 @@ gha() { jq -cn --arg o "$1" --arg r "$2" '{githubActions: {owner: $o, repo: $r}}
   evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_MIXED_FORGED_CLASSIC")"
   assert_rejected
   assert_message_contains "failed signatures[0] (keyless)"
-  # kwrun names the forged layer's fault; under kwctl the policy's questions reject it.
-  if host_is_kwrun; then assert_message_contains "signature its certificate's key did not make"; fi
+  # No reason text is asserted: kwrun trusts the v3 bundle here, so whether its reason for
+  # dropping the forged layer reaches the message depends on which question the policy
+  # rejects at, not on the host.
   assert_no_patch
 }
