@@ -154,6 +154,8 @@ start_split_view_proxy() {
     --upstream "$REGISTRY" --repository "$SPLIT_VIEW_REPOSITORY" --digest "$DIGEST_SPLIT_VIEW" \
     --view-a "$SPLIT_VIEW_TAG_A" --view-b "$SPLIT_VIEW_TAG_B" >"$log" 2>&1 3>&- &
   export SPLIT_VIEW_PROXY_PID=$!
+  # So fixtures/down stops it even when the bats run was cut short.
+  echo "$SPLIT_VIEW_PROXY_PID" >"$FIXTURES_DIR/split-view-proxy.pid"
   local _
   for _ in $(seq 100); do
     split_view_state >/dev/null 2>&1 && return 0
@@ -169,6 +171,7 @@ stop_split_view_proxy() {
   [[ -n "${SPLIT_VIEW_PROXY_PID:-}" ]] || return 0
   kill "$SPLIT_VIEW_PROXY_PID" 2>/dev/null || true
   wait "$SPLIT_VIEW_PROXY_PID" 2>/dev/null || true
+  rm -f "$FIXTURES_DIR/split-view-proxy.pid"
 }
 
 # Which view the proxy shows now: A or B.
