@@ -14,7 +14,7 @@ setup_file() {
   local BATS_TEST_TMPDIR="$BATS_FILE_TMPDIR"
   # A v3-only image, correctly signed by this identity, must be admitted by a host that reads
   # v3 signatures; whether it is decides, not the host's version string.
-  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")")" \
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio)")" \
     "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_EMAIL")"
   if [[ "$status" -eq 0 && "$(allowed)" == "true" ]]; then
     export V3_UNREADABLE=""
@@ -44,44 +44,44 @@ gha() { jq -cn --arg o "$1" --arg r "$2" '{githubActions: {owner: $o, repo: $r}}
 
 @test "v3 keyless: the exact issuer and email subject admit a v3-only image, pinned" {
   skip_unless_host_reads_v3
-  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_EMAIL")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_EMAIL")"
   assert_accepted
   [[ "$(patched_value /spec/containers/0/image)" == "$IMAGE_V3_KEYLESS_EMAIL@$DIGEST_V3_KEYLESS_EMAIL" ]]
 }
 
 @test "v3 keyless: another subject or issuer is rejected" {
   skip_unless_host_reads_v3
-  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "mallory@example.com")")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_EMAIL")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "mallory@example.com")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_EMAIL")"
   assert_rejected
   assert_message_contains "failed signatures[0] (keyless)"
   assert_no_patch
-  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "https://other-issuer.test" "$KEYLESS_EMAIL")")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_EMAIL")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "https://other-issuer.test" "$KEYLESS_EMAIL")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_EMAIL")"
   assert_rejected
 }
 
 @test "v3 keylessPrefix: a subject under the prefix is admitted, pinned; another prefix is rejected" {
   skip_unless_host_reads_v3
-  evaluate "$(settings_for "$REGISTRY/*" "$(prefix "$KEYLESS_ISSUER" "$KEYLESS_URL_PREFIX")")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_URI")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(prefix "$KEYLESS_ISSUER" "$KEYLESS_URL_PREFIX")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_URI")"
   assert_accepted
   [[ "$(patched_value /spec/containers/0/image)" == "$IMAGE_V3_KEYLESS_URI@$DIGEST_V3_KEYLESS_URI" ]]
-  evaluate "$(settings_for "$REGISTRY/*" "$(prefix "$KEYLESS_ISSUER" "https://github.com/other")")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_URI")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(prefix "$KEYLESS_ISSUER" "https://github.com/other")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_URI")"
   assert_rejected
   assert_message_contains "failed signatures[0] (keylessPrefix)"
 }
 
 @test "v3 githubActions: the right owner and repository admit, pinned; another repository is rejected" {
   skip_unless_host_reads_v3
-  evaluate "$(settings_for "$REGISTRY/*" "$(gha "$GHA_OWNER" "$GHA_REPO")")" "$(request pod_generated_name.json "$IMAGE_V3_GHA")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(gha "$GHA_OWNER" "$GHA_REPO")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_V3_GHA")"
   assert_accepted
   [[ "$(patched_value /spec/containers/0/image)" == "$IMAGE_V3_GHA@$DIGEST_V3_GHA" ]]
-  evaluate "$(settings_for "$REGISTRY/*" "$(gha "$GHA_OWNER" "other")")" "$(request pod_generated_name.json "$IMAGE_V3_GHA")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(gha "$GHA_OWNER" "other")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_V3_GHA")"
   assert_rejected
   assert_message_contains "failed signatures[0] (githubActions)"
 }
 
 @test "v3 annotations: an annotations rule never matches a v3-only signature, and the message says why" {
   skip_unless_host_reads_v3
-  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{"annotations": {"env": "prod"}}')" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_EMAIL")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{"annotations": {"env": "prod"}}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_V3_KEYLESS_EMAIL")"
   assert_rejected
   assert_message_contains "failed signatures[0] (keyless)"
   assert_no_patch
@@ -94,7 +94,7 @@ gha() { jq -cn --arg o "$1" --arg r "$2" '{githubActions: {owner: $o, repo: $r}}
 
 @test "v3 forgeries: a bundle naming this image with a copied certificate and log entry, or a genuine bundle copied from another image, is rejected" {
   for image in "$IMAGE_V3_FORGED" "$IMAGE_V3_COPIED"; do
-    evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")")" "$(request pod_generated_name.json "$image")"
+    evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$image")"
     assert_rejected
     assert_message_contains "failed signatures[0] (keyless)"
     assert_no_patch
@@ -102,7 +102,7 @@ gha() { jq -cn --arg o "$1" --arg r "$2" '{githubActions: {owner: $o, repo: $r}}
 }
 
 @test "mixed image (classic and v3 signatures): the classic signature admits it under every host" {
-  evaluate "$(settings_for "$REGISTRY/*" "$(prefix "$KEYLESS_ISSUER" "$KEYLESS_URL_PREFIX")")" "$(request pod_generated_name.json "$IMAGE_MIXED")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(prefix "$KEYLESS_ISSUER" "$KEYLESS_URL_PREFIX")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_MIXED")"
   assert_accepted
   [[ "$(patched_value /spec/containers/0/image)" == "$IMAGE_MIXED@$DIGEST_MIXED" ]]
 }
@@ -110,17 +110,19 @@ gha() { jq -cn --arg o "$1" --arg r "$2" '{githubActions: {owner: $o, repo: $r}}
 @test "mixed image (classic and v3 signatures): the v3 signature admits it too, its classic layers proven" {
   skip_unless_host_reads_v3
   # Only the v3 bundle is by this identity; the policy still proves the classic .sig layers.
-  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")")" "$(request pod_generated_name.json "$IMAGE_MIXED")"
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_MIXED")"
   assert_accepted
   [[ "$(patched_value /spec/containers/0/image)" == "$IMAGE_MIXED@$DIGEST_MIXED" ]]
 }
 
 @test "mixed image: a forged classic layer beside a genuine v3 signature is rejected under every host" {
   # The host may trust the v3 bundle (kwrun) or the forged layer (kwctl); either way the
-  # policy's proof of the .sig manifest finds the forged layer.
-  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")")" "$(request pod_generated_name.json "$IMAGE_MIXED_FORGED_CLASSIC")"
+  # policy asks the host whether the layer's certificate key signed it, and it did not.
+  evaluate "$(settings_for "$REGISTRY/*" "$(keyless "$KEYLESS_ISSUER" "$KEYLESS_EMAIL")" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_MIXED_FORGED_CLASSIC")"
   assert_rejected
   assert_message_contains "failed signatures[0] (keyless)"
-  assert_message_contains "signature its certificate's key did not make"
+  # No reason text is asserted: kwrun trusts the v3 bundle here, so whether its reason for
+  # dropping the forged layer reaches the message depends on which question the policy
+  # rejects at, not on the host.
   assert_no_patch
 }

@@ -45,6 +45,21 @@ settings_for() {
 
 pem() { jq -Rs . <"$1"; }
 
+# pem_list FILE: the certificates of a PEM chain file as a JSON list, one PEM string each, in
+# the file's order (what certificateChain and fulcioCertificateChain take).
+pem_list() {
+  jq -Rs '[split("-----END CERTIFICATE-----")[] | select(test("BEGIN"))
+           | . + "-----END CERTIFICATE-----\n" | sub("^\\s+"; "")]' <"$1"
+}
+
+# fulcio [CHAIN_FILE]: the top-level settings that make the policy trust CHAIN_FILE (default:
+# the fixtures' keyless CA, intermediate first, root last) as the Fulcio that issues keyless
+# certificates. Every keyless, keylessPrefix and githubActions test passes it: the default is
+# Sigstore's public-good Fulcio, which issued none of the fixtures.
+fulcio() {
+  jq -cn --argjson chain "$(pem_list "${1:-$KEYLESS_CHAIN_PEM}")" '{fulcioCertificateChain: $chain}'
+}
+
 # The signer JSON of a pubKeys rule trusting key A.
 key_a() { echo "{\"pubKeys\": [$(pem "$KEY_A_PUB")]}"; }
 
@@ -77,6 +92,10 @@ evaluate() {
     --sigstore-trust-config "$TRUST_CONFIG" \
     "$POLICY"
 }
+
+# host_is_kwrun: true when the suite runs under kwrun, which checks every signature layer itself
+# and names a forged layer's fault in its answer; kwctl leaves that to the policy's questions.
+host_is_kwrun() { [[ -z "${KWCTL:-}" ]]; }
 
 # host_is_kwctl_older_than VERSION: true under a kwctl older than VERSION (kwrun counts as current).
 host_is_kwctl_older_than() {
@@ -124,3 +143,37 @@ audit_images() { jq -r '.auditAnnotations.images // "{}"' <<<"$output"; }
 assert_no_patch() {
   [[ "$(patch)" == "[]" ]] || { echo "unexpected patch: $(patch)"; return 1; }
 }
+
+# The split-view registry (fixtures/split_view_proxy.py) at $SPLIT_VIEW_PROXY, in front of
+# $REGISTRY: started by the bats files that use it, stopped by them, and reset to view A
+# before each test so every host run is first shown view A.
+start_split_view_proxy() {
+  local log="$BATS_FILE_TMPDIR/split-view-proxy.log"
+  # 3>&-: bats waits for every holder of its fd 3 before it finishes.
+  python3 "$REPO_ROOT/e2e-tests/fixtures/split_view_proxy.py" --listen "$SPLIT_VIEW_PROXY" \
+    --upstream "$REGISTRY" --repository "$SPLIT_VIEW_REPOSITORY" --digest "$DIGEST_SPLIT_VIEW" \
+    --view-a "$SPLIT_VIEW_TAG_A" --view-b "$SPLIT_VIEW_TAG_B" >"$log" 2>&1 3>&- &
+  export SPLIT_VIEW_PROXY_PID=$!
+  # So fixtures/down stops it even when the bats run was cut short.
+  echo "$SPLIT_VIEW_PROXY_PID" >"$FIXTURES_DIR/split-view-proxy.pid"
+  local _
+  for _ in $(seq 100); do
+    split_view_state >/dev/null 2>&1 && return 0
+    kill -0 "$SPLIT_VIEW_PROXY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "split-view proxy did not start on $SPLIT_VIEW_PROXY:" >&2
+  cat "$log" >&2
+  return 1
+}
+
+stop_split_view_proxy() {
+  [[ -n "${SPLIT_VIEW_PROXY_PID:-}" ]] || return 0
+  kill "$SPLIT_VIEW_PROXY_PID" 2>/dev/null || true
+  wait "$SPLIT_VIEW_PROXY_PID" 2>/dev/null || true
+  rm -f "$FIXTURES_DIR/split-view-proxy.pid"
+}
+
+# Which view the proxy shows now: A or B.
+split_view_state() { curl -fsS --max-time 2 "http://$SPLIT_VIEW_PROXY/-/state"; }
+reset_split_view_proxy() { curl -fsS --max-time 2 -X POST -o /dev/null "http://$SPLIT_VIEW_PROXY/-/reset"; }

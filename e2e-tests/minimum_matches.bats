@@ -43,8 +43,8 @@ keys() {
 
 @test "1 of 2 keyless identities: the identity that signed is proven like any keyless signature" {
   local settings
-  settings=$(jq -cn --arg img "$REGISTRY/*" --arg i "$KEYLESS_ISSUER" --arg s "$KEYLESS_EMAIL" \
-    '{signatures: [{image: $img, minimumMatches: 1, keyless: [{issuer: $i, subject: "mallory@example.com"}, {issuer: $i, subject: $s}]}]}')
+  settings=$(jq -cn --arg img "$REGISTRY/*" --arg i "$KEYLESS_ISSUER" --arg s "$KEYLESS_EMAIL" --argjson top "$(fulcio)" \
+    '{signatures: [{image: $img, minimumMatches: 1, keyless: [{issuer: $i, subject: "mallory@example.com"}, {issuer: $i, subject: $s}]}]} + $top')
   evaluate "$settings" "$(request pod_generated_name.json "$IMAGE_KEYLESS_EMAIL")"
   assert_accepted
   [[ "$(patched_value /spec/containers/0/image)" == "$IMAGE_KEYLESS_EMAIL@$DIGEST_KEYLESS_EMAIL" ]]

@@ -44,7 +44,7 @@ setup() { load helpers; }
 
 @test "a host capability the run does not allow is denied, and the policy says what it could not prove" {
   skip_before_kwctl 1.36.0 "--allowed-host-capabilities appeared in kwctl 1.36"
-  ALLOWED_CAPABILITIES="oci/v2/verify" evaluate "$(settings_for "$REGISTRY/*" "$(jq -cn --arg i "$KEYLESS_ISSUER" --arg s "$KEYLESS_EMAIL" '{keyless: [{issuer: $i, subject: $s}]}')")" "$(request pod_generated_name.json "$IMAGE_KEYLESS_EMAIL")"
+  ALLOWED_CAPABILITIES="oci/v2/verify" evaluate "$(settings_for "$REGISTRY/*" "$(jq -cn --arg i "$KEYLESS_ISSUER" --arg s "$KEYLESS_EMAIL" '{keyless: [{issuer: $i, subject: $s}]}')" '{}' "$(fulcio)")" "$(request pod_generated_name.json "$IMAGE_KEYLESS_EMAIL")"
   assert_rejected
   assert_message_contains "the host trusted the signature, but its signature manifest could not be read"
   assert_message_contains "Policy has not been granted access to the 'oci/v1/oci_manifest' host capability"
