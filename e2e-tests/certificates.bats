@@ -35,8 +35,8 @@ certs() {
   assert_rejected
 }
 
-@test "certificate not trusted by the configured chain: the settings are refused" {
+@test "certificate not issued by the configured chain: the settings are refused" {
   evaluate "$(settings_for "$REGISTRY/*" "$(certs true "$CERT_UNTRUSTED_CHAIN_PEM")")" "$(request pod_generated_name.json "$IMAGE_CERT_BUNDLE")"
   [[ "$status" -eq 1 ]]
-  [[ "$stderr" == *"Provided settings are not valid: "*"signatures[0].certificates[0]: not trusted by certificateChain"* ]]
+  [[ "$stderr" == *"Provided settings are not valid: "*"signatures[0].certificates[0]: not issued by certificateChain: its issuer is"* ]]
 }

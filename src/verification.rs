@@ -2,7 +2,7 @@
 //! many containers share it, and the digest each verification vouches for. A host's "trusted"
 //! for a keyless or certificate signer counts only once the host has also answered the
 //! questions it answers right: which certificate, which key, on which layer (see
-//! `signature_manifest` for why, and [`follow_up`] for the questions).
+//! `signature_manifest` for why, and `follow_up_on` for the questions).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -266,6 +266,10 @@ fn keyless_signer(
 ) -> Result<(), String> {
     let candidates = keyless_candidates(manifest, wanted)
         .map_err(|e| format!("its signature manifest cannot be read: {e}"))?;
+    if candidates.none_could_be_the_signers() {
+        // As without a `.sig` manifest: only a v3 bundle can have been trusted.
+        return Ok(());
+    }
     if candidates.chosen.is_empty() {
         return Err(candidates.none_found(wanted));
     }

@@ -6,7 +6,6 @@
 
 bats_require_minimum_version 1.5.0
 
-FORGED_SIGNATURE="signature its certificate's key did not make"
 ROLLOUT_PATHS='{"customResources": [{"group": "argoproj.io", "kind": "Rollout", "paths": [
   "$.spec.template.spec.containers[*].image", "$.spec.template.spec.initContainers[*].image"]}]}'
 
@@ -39,14 +38,16 @@ setup_file() {
   local policies
   policies=$(policies_file \
     "$(policy_entry pub-keys "$(settings_for "$REGISTRY/*" "$(key_a)")")" \
-    "$(policy_entry keyless "$(settings_for "$REGISTRY/*" "$(keyless)")")" \
-    "$(policy_entry keyless-prefix "$(settings_for "$REGISTRY/*" "$(prefix)")")" \
-    "$(policy_entry github-actions "$(settings_for "$REGISTRY/*" "$(gha)")")" \
+    "$(policy_entry keyless "$(settings_for "$REGISTRY/*" "$(keyless)" '{}' "$(fulcio)")")" \
+    "$(policy_entry keyless-prefix "$(settings_for "$REGISTRY/*" "$(prefix)" '{}' "$(fulcio)")")" \
+    "$(policy_entry github-actions "$(settings_for "$REGISTRY/*" "$(gha)" '{}' "$(fulcio)")")" \
     "$(policy_entry certificates "$(settings_for "$REGISTRY/*" "$(certs)")")" \
+    "$(policy_entry certificates-chained "$(settings_for "$REGISTRY/*" "$(certs "$CERT_CHAIN_PEM")")")" \
+    "$(policy_entry cert-annotations "$(settings_for "$REGISTRY/*" "$(certs "$CERT_CHAIN_PEM")" "{\"annotations\": $ANNOTATIONS_JSON}")")" \
     "$(policy_entry rollouts "$(settings_for "$REGISTRY/*" "$(key_a)" '{}' "$ROLLOUT_PATHS")")" \
     "$(policy_entry unmatched-warn "$(settings_for "$REGISTRY/signed-a:*" "$(key_a)" '{}' '{"unmatchedImages": "warn"}')")" \
     "$(policy_entry warn-rule "$(settings_for "$REGISTRY/*" "$(key_b)" '{"failureAction": "warn"}')")" \
-    "$(ALLOWED_CAPABILITIES="oci/v2/verify" policy_entry keyless-verify-only "$(settings_for "$REGISTRY/*" "$(keyless)")")")
+    "$(ALLOWED_CAPABILITIES="oci/v2/verify" policy_entry keyless-verify-only "$(settings_for "$REGISTRY/*" "$(keyless)" '{}' "$(fulcio)")")")
   policy_server_start "$policies"
 }
 
@@ -129,7 +130,7 @@ assert_pinned_to() {
     validate "$id" "$(request pod_generated_name.json "$image")"
     assert_rejected
     assert_message_contains "\"$image\" failed signatures[0]"
-    assert_message_contains "$FORGED_SIGNATURE"
+    assert_message_contains "the host trusted the signature, but "
     assert_no_patch
   done
 }
@@ -138,7 +139,7 @@ assert_pinned_to() {
   validate certificates "$(request pod_generated_name.json "$IMAGE_CERT_COPIED_BUNDLE")"
   assert_rejected
   assert_message_contains "failed signatures[0] (certificates)"
-  assert_message_contains "Rekor bundle logs another payload"
+  assert_message_contains "no layer of its signature manifest carries a Rekor bundle that logs that layer's signature by the certificate's key"
 }
 
 @test "kubectl debug: a signed ephemeral container is pinned, an unsigned one is refused" {
@@ -201,12 +202,33 @@ assert_pinned_to() {
   [[ "$stderr" == *"Error: Policy settings are invalid: signatures[0].keyless: must not be empty; signatures[1].anotations: unknown field; expected one of: image, "* ]] || { echo "$stderr"; return 1; }
 }
 
-@test "known host limit: a certificates rule with certificateChain stops policy-server 1.36.0-beta.1 at start" {
-  # The policy asks the host (crypto/v1/is_certificate_trusted) at settings validation whether the
-  # chain vouches for each certificate; policy-server validates settings at start on its async
-  # runtime's thread, where a host call panics. The established policy 1.0.11 stops it the same
-  # way. A policy-server that answers the call fails this test: then serve the chain above.
-  policy_server_refuses "$(policies_file "$(policy_entry certificates-chained "$(settings_for "$REGISTRY/*" "$(certs "$CERT_CHAIN_PEM")")")")"
-  [[ "$status" -eq 101 ]] || { echo "exit $status: $stderr"; return 1; }
+@test "certificates with certificateChain: loaded with no host call at settings validation, admitted and pinned" {
+  # policy-server 1.36.0-beta.1 panics at start when validate_settings calls the host
+  # ("Cannot block the current thread from within a runtime"; the established policy 1.0.11
+  # does, for the same settings): the policy checks the chain by name at load and leaves the
+  # signatures along it to the host's verification at each admission.
+  validate certificates-chained "$(request pod_generated_name.json "$IMAGE_CERT_BUNDLE")"
+  assert_accepted
+  assert_pinned_to "$IMAGE_CERT_BUNDLE" "$DIGEST_CERT_BUNDLE"
+  policy_server_refuses "$(policies_file "$(policy_entry untrusted-chain "$(settings_for "$REGISTRY/*" "$(certs "$CERT_UNTRUSTED_CHAIN_PEM")")")")"
+  [[ "$status" -eq 1 ]] || { echo "exit $status: $stderr"; return 1; }
+  [[ "$stderr" == *"Error: Policy settings are invalid: signatures[0].certificates[0]: not issued by certificateChain"* ]] || { echo "$stderr"; return 1; }
+}
+
+@test "the issue 17 bypasses are rejected where clusters run the policy" {
+  # Annotations on a layer the certificate never signed.
+  validate cert-annotations "$(request pod_generated_name.json "$IMAGE_CERT_ANNOTATIONS_UNSIGNED_LAYER")"
+  assert_rejected
+  assert_message_contains "no layer signed by the certificate's key carries the annotations"
+  assert_no_patch
+  # A genuine keyless signature whose certificate comes from a Fulcio the policy does not trust.
+  validate keyless "$(request pod_generated_name.json "$IMAGE_KEYLESS_OTHER_CA")"
+  assert_rejected
+  assert_message_contains "does not chain to fulcioCertificateChain"
+  # Every genuine keyless kind still passes, with expired ten-minute certificates.
+  validate keyless "$(request pod_generated_name.json "$IMAGE_KEYLESS_P384")"
+  assert_accepted
+  assert_pinned_to "$IMAGE_KEYLESS_P384" "$DIGEST_KEYLESS_P384"
+}
   [[ "$stderr" == *"panicked at crates/policy-evaluator/src/runtimes/callback.rs:"*"Cannot block the current thread from within a runtime."* ]] || { echo "$stderr"; return 1; }
 }

@@ -602,7 +602,7 @@ mod host_follow_up {
         .unwrap()
         .public_key_pem;
         let refusing = FakeHost::answering(move |request| match &request.check {
-            SignerCheck::PubKeys(keys) if keys == &[key.clone()] => {
+            SignerCheck::PubKeys(keys) if *keys == std::slice::from_ref(&key) => {
                 Err("no signature with these annotations".into())
             }
             _ => Ok(DIGEST_A.to_string()),
@@ -733,12 +733,44 @@ mod host_follow_up {
     }
 
     #[test]
+    fn a_classic_layer_of_another_signer_leaves_the_hosts_v3_verification_standing() {
+        // The host's "trusted" for alice can only have come from a v3 bundle (a referrer).
+        let (bob, _) = genuine(CertificateSpec::email("bob@example.com"));
+        let host = serving(FakeHost::trusting(), &[bob]);
+        assert!(matches!(
+            evaluate(&pod_with_image(IMAGE), &keyless_rule(json!({})), &host),
+            Decision::Mutate(_)
+        ));
+        assert_eq!(host.call_count(), 1);
+        // But a layer that could be alice's, unreadable or not logged as itself, rejects.
+        let (layer, _) = alice();
+        let unlogged = TestLayer {
+            bundle: None,
+            ..layer.clone()
+        };
+        let unreadable = TestLayer {
+            certificate: Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into()),
+            ..layer
+        };
+        for suspect in [unlogged, unreadable] {
+            let (bob, _) = genuine(CertificateSpec::email("bob@example.com"));
+            let host = serving(FakeHost::trusting(), &[bob, suspect]);
+            let message = rejection(&keyless_rule(json!({})), &host);
+            assert!(message.contains("no layer of its signature manifest carries a certificate for alice@example.com"), "{message}");
+        }
+    }
+
+    #[test]
     fn every_listed_identity_needs_a_certificate_of_its_own() {
         let rules = settings(json!({"signatures": [{"image": "ghcr.io/*", "keyless": [
             {"issuer": "https://idp", "subject": "alice@example.com"},
             {"issuer": "https://idp", "subject": "bob@example.com"},
         ]}]}));
-        let host = serving(FakeHost::trusting(), &[alice().0]);
+        let forged_bob = TestLayer {
+            bundle: None,
+            ..genuine(CertificateSpec::email("bob@example.com")).0
+        };
+        let host = serving(FakeHost::trusting(), &[alice().0, forged_bob]);
         let message = rejection(&rules, &host);
         assert!(message.contains("no layer of its signature manifest carries a certificate for bob@example.com from https://idp"), "{message}");
         let both = serving(

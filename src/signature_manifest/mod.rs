@@ -59,6 +59,14 @@ pub struct Candidates {
 }
 
 impl Candidates {
+    /// No classic layer could be this signer's: every certificate was read and names another
+    /// signer. The host's "trusted" for this signer then came from a cosign v3 bundle (an OCI
+    /// referrer, which the `sigstore` crate ties to its log entry), or from a `.sig` manifest
+    /// other than the one the policy was shown (see the README's residual risk).
+    pub fn none_could_be_the_signers(&self) -> bool {
+        self.chosen.is_empty() && self.not_logged == 0 && self.unreadable_certificate == 0
+    }
+
     /// Why no layer qualified, counting each kind of layer seen.
     pub fn none_found(&self, wanted: &IdentityMatch<'_>) -> String {
         let mut seen = Vec::new();

@@ -63,7 +63,7 @@ fn chosen_certificates(candidates: &Candidates) -> Vec<&str> {
 #[test]
 fn a_genuine_layer_is_the_candidate() {
     let genuine = alice_signer();
-    let candidates = candidates_for_alice(&[genuine.layer.clone()]);
+    let candidates = candidates_for_alice(std::slice::from_ref(&genuine.layer));
     assert_eq!(
         chosen_certificates(&candidates),
         [genuine.certificate.as_str()]
