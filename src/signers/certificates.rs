@@ -116,8 +116,8 @@ impl SignerKind for Certificates {
                     item(&chain_path, i),
                     format!(
                         "is issued by {}, not by {} (list the chain intermediates first, root last)",
-                        ca.tbs_certificate().issuer(),
-                        next.tbs_certificate().subject()
+                        common_name(ca.tbs_certificate().issuer()),
+                        common_name(next.tbs_certificate().subject())
                     ),
                 );
             }
@@ -131,13 +131,32 @@ impl SignerKind for Certificates {
                 errors.add(
                     item(&format!("{rule_path}.{}", Self::KEY), i),
                     format!(
-                        "not issued by {}: its issuer is {}, not {issuer}, the first certificate of the chain",
+                        "not issued by {}: its issuer is {}, not {}, the first certificate of the chain",
                         Self::CHAIN_KEY,
-                        certificate.tbs_certificate().issuer()
+                        common_name(certificate.tbs_certificate().issuer()),
+                        common_name(issuer)
                     ),
                 );
             }
         }
+    }
+}
+
+/// A name for messages: its common name, quoted. (Rendering whole distinguished names would
+/// link a table of every attribute type's name into the module: 60 KiB.)
+fn common_name(name: &x509_cert::name::Name) -> String {
+    const COMMON_NAME: spki::der::asn1::ObjectIdentifier =
+        spki::der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3");
+    let value = name
+        .iter()
+        .find(|attribute| attribute.oid == COMMON_NAME)
+        .and_then(|attribute| {
+            let bytes = attribute.value.value();
+            std::str::from_utf8(bytes).ok().map(str::to_string)
+        });
+    match value {
+        Some(cn) => format!("CN={cn:?}"),
+        None => "a name without a common name".to_string(),
     }
 }
 
