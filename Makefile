@@ -29,7 +29,7 @@ KWCTLS := $(or $(KWCTL),$(wildcard $(CURDIR)/../shared/tools/kwctl/*/kwctl))
 POLICY_SERVER ?= $(CURDIR)/../shared/tools/policy-server/1.36.0-beta.1/policy-server
 
 .PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl e2e-tests-policy-server lint lint-workflows \
-	fmt clean run bench fuzz check-size kwrun release release-deps
+	fmt fmt-check doc fuzz-build clean run bench fuzz check-size kwrun release release-deps
 
 all: policy.wasm
 
@@ -49,7 +49,7 @@ policy.wasm: $(SOURCES)
 	for src in "$${CARGO_HOME:-$$HOME/.cargo}"/registry/src/*/; do \
 		flags="$$flags --remap-path-prefix=$${src%/}=crates"; done; \
 	CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="$$flags" \
-		cargo rustc --release --target $(WASM_TARGET) -p verify-image-signatures --crate-type cdylib
+		cargo rustc --locked --release --target $(WASM_TARGET) -p verify-image-signatures --crate-type cdylib
 	wasm-opt $(WASM_OPT_PASSES) $(WASM_OPT_FEATURES) --strip-debug --strip-producers $(RAW_WASM) -o policy.wasm
 	@echo "policy.wasm: $$(stat -c %s policy.wasm) bytes ($$(( $$(stat -c %s policy.wasm) / 1024 )) KiB; budget $$(( $(SIZE_BUDGET) / 1024 )) KiB)"
 	@size=$$(stat -c %s policy.wasm); if [ $$size -gt $(SIZE_BUDGET) ]; then \
@@ -63,7 +63,7 @@ check-size: policy.wasm
 # would compile their dependencies a second time); `make run` builds only the binaries.
 KWRUN_BUILD := --workspace --all-targets
 $(KWRUN): $(KWRUN_SOURCES) $(SOURCES)
-	cargo build --profile host $(KWRUN_BUILD)
+	cargo build --locked --profile host $(KWRUN_BUILD)
 	@touch $@
 
 kwrun: $(KWRUN)
@@ -96,7 +96,7 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md $(KWRUN)
 # --all-targets builds the kwrun and fixture-signer binaries too, with the same features as the
 # tests, so the e2e suite after it needs no second build of their dependencies.
 unit-tests:
-	cargo test --profile host --workspace --all-targets
+	cargo test --locked --profile host --workspace --all-targets
 
 # `bats e2e-tests/` runs the files of that directory only: the policy-server leg in
 # e2e-tests/policy-server/ starts its own host, so it runs once, under its own target.
@@ -125,7 +125,9 @@ e2e-tests-policy-server: annotated-policy.wasm
 		POLICY_SERVER="$(POLICY_SERVER)" bats e2e-tests/policy-server/; \
 	fi
 
-test: deps lint-workflows check-size unit-tests e2e-tests e2e-tests-kwctl e2e-tests-policy-server
+# Cheap checks first, then the builds (clippy and docs reuse what the unit tests compiled).
+test: deps lint-workflows fmt-check check-size unit-tests lint doc fuzz-build e2e-tests \
+	e2e-tests-kwctl e2e-tests-policy-server
 
 # The GitHub workflows, with shellcheck on their run: blocks (actionlint skips that check without
 # saying so when shellcheck is missing, so its absence is an error here). scripts/deps installs
@@ -178,11 +180,26 @@ run: deps annotated-policy.wasm
 # artifacthub-pkg.yml's annotations are generated from metadata.yml and questions-ui.yml
 # (tests/metadata_consistency.rs fails when they drift).
 artifacthub-pkg.yml: metadata.yml questions-ui.yml
-	UPDATE_ARTIFACTHUB=1 cargo test --profile host -p verify-image-signatures --test metadata_consistency \
+	UPDATE_ARTIFACTHUB=1 cargo test --locked --profile host -p verify-image-signatures --test metadata_consistency \
 		artifacthub_annotations_are_generated
 
 lint:
-	cargo clippy --profile host --workspace --all-targets -- -D warnings
+	cargo clippy --locked --profile host --workspace --all-targets -- -D warnings
+
+# The source is formatted (the workspace and the fuzz targets, which live outside it).
+fmt-check:
+	cargo fmt --all --check
+	cargo fmt --manifest-path fuzz/Cargo.toml --check
+
+# The API docs build without a warning (broken intra-doc links, bad code blocks): the module
+# docs are where the pipeline is explained.
+doc:
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --profile host --workspace --no-deps
+
+# The fuzz targets still build (they live outside the workspace, so nothing else compiles
+# them); with the pinned stable toolchain and no sanitizer: `make fuzz` runs them on nightly.
+fuzz-build:
+	cargo build --locked --manifest-path fuzz/Cargo.toml --release --target-dir $(CARGO_TARGET_DIR)/fuzz
 
 fmt:
 	cargo fmt --all

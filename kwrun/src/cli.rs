@@ -362,6 +362,26 @@ mod tests {
         }
     }
 
+    /// Every long flag `kwrun --help` lists for any command, as the README must document it.
+    #[test]
+    fn the_readme_documents_every_flag_help_lists() {
+        use clap::CommandFactory;
+        let readme = include_str!("../README.md");
+        let cli = Cli::command();
+        let mut undocumented = Vec::new();
+        for command in cli.get_subcommands() {
+            for flag in command.get_arguments().filter_map(|a| a.get_long()) {
+                if flag != "help" && !readme.contains(&format!("`--{flag}")) {
+                    undocumented.push(format!("kwrun {} --{flag}", command.get_name()));
+                }
+            }
+        }
+        assert!(
+            undocumented.is_empty(),
+            "kwrun/README.md does not document {undocumented:?}"
+        );
+    }
+
     #[test]
     fn allowed_capabilities_take_several_values_and_none_means_none() {
         let Ok(Command::Run(run)) = parse(&args(

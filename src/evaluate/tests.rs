@@ -749,7 +749,9 @@ mod host_follow_up {
             ..layer.clone()
         };
         let unreadable = TestLayer {
-            certificate: Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into()),
+            certificate: Some(
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into(),
+            ),
             ..layer
         };
         for suspect in [unlogged, unreadable] {
