@@ -14,7 +14,7 @@ use crate::host::SigstoreHost;
 use crate::image_pattern::ImageSpellings;
 use crate::image_ref::{Digest, ImageRef};
 use crate::messages::{self, describe_object, rejection, ImageFailure};
-use crate::settings::{DigestPolicy, RuleId, Settings, UnmatchedImages};
+use crate::settings::{DigestPolicy, RuleId, Settings, SignatureRule, UnmatchedImages};
 use crate::verification::{Outcomes, VerificationId, VerificationPlan};
 use crate::workload::{image_fields, pod_spec_path, ImageField};
 
@@ -103,6 +103,8 @@ struct PlannedField<'a> {
     image: Result<ImageRef, String>,
     /// Matched by `skipImages`: neither verified nor pinned.
     skipped: bool,
+    /// Covered by an enforcing rule, but its registry is not in `allowedRegistries`.
+    refused_registry: Option<String>,
     verifications: Vec<(RuleId, VerificationId)>,
 }
 
@@ -118,6 +120,7 @@ struct AdmissionPlan<'a> {
 struct ImagePlan {
     image: Result<ImageRef, String>,
     skipped: bool,
+    refused_registry: Option<String>,
     verifications: Vec<(RuleId, VerificationId)>,
 }
 
@@ -131,17 +134,34 @@ impl ImagePlan {
                 .iter()
                 .any(|skip| skip.skips(spellings))
         });
+        let mut refused_registry = None;
         let rules = match (&image, &spellings) {
-            (Ok(image), Some(spellings)) if !skipped => settings
-                .rules_with_ids()
-                .filter(|(_, rule)| rule.image.covers(spellings))
-                .map(|(id, _)| (id, verifications.add(image, id)))
-                .collect(),
+            (Ok(image), Some(spellings)) if !skipped => {
+                let covering: Vec<(RuleId, &SignatureRule)> = settings
+                    .rules_with_ids()
+                    .filter(|(_, rule)| rule.image.covers(spellings))
+                    .collect();
+                let registry = image.canonical_registry();
+                if covering.is_empty() || settings.registry_allowed(&registry) {
+                    covering
+                        .into_iter()
+                        .map(|(id, _)| (id, verifications.add(image, id)))
+                        .collect()
+                } else {
+                    // Never sent to the host: a registry that does not answer would hold the
+                    // admission (and policy-server's worker) until the host gives up.
+                    if covering.iter().any(|(_, rule)| rule.enforces()) {
+                        refused_registry = Some(registry);
+                    }
+                    Vec::new()
+                }
+            }
             _ => Vec::new(),
         };
         ImagePlan {
             image,
             skipped,
+            refused_registry,
             verifications: rules,
         }
     }
@@ -169,6 +189,7 @@ impl<'a> AdmissionPlan<'a> {
                         ImagePlan {
                             image: Err("image must be a string".to_string()),
                             skipped: false,
+                            refused_registry: None,
                             verifications: Vec::new(),
                         },
                     ),
@@ -178,6 +199,7 @@ impl<'a> AdmissionPlan<'a> {
                     written,
                     image: plan.image,
                     skipped: plan.skipped,
+                    refused_registry: plan.refused_registry,
                     verifications: plan.verifications,
                 }
             })
@@ -231,6 +253,12 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
     };
     if planned.skipped {
         return FieldVerdict::Skipped;
+    }
+    if let Some(registry) = &planned.refused_registry {
+        return FieldVerdict::Failed(vec![failure(
+            None,
+            messages::registry_not_allowed(registry),
+        )]);
     }
     let enforcing: Vec<&(RuleId, VerificationId)> =
         planned.verifications_enforcing(true, settings).collect();

@@ -105,6 +105,11 @@ impl ImageRef {
         self.with_tag_and_digest(self.canonical_name())
     }
 
+    /// The registry in its canonical spelling (see [`canonical_registry`]).
+    pub fn canonical_registry(&self) -> String {
+        canonical_registry(&self.registry)
+    }
+
     /// `registry/repository`: where the image and its signatures live.
     pub fn repository_name(&self) -> String {
         concatenated(&[&self.registry, "/", &self.repository])

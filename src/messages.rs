@@ -257,3 +257,10 @@ mod tests {
         assert_eq!(shortened("abcd", 3), "abc…");
     }
 }
+
+/// An image of a registry outside `allowedRegistries`, refused before any host call.
+pub fn registry_not_allowed(registry: &str) -> String {
+    format!(
+        "its registry {registry} is not in allowedRegistries, so it was refused without asking the host"
+    )
+}

@@ -30,11 +30,33 @@ certs() {
 }
 key_b() { echo "{\"pubKeys\": [$(pem "$KEY_B_PUB")]}"; }
 
+# tarpit_start: a loopback TCP server that accepts connections and never answers, as a
+# registry that wedges the host; its address in TARPIT.
+tarpit_start() {
+  local port_file="$BATS_FILE_TMPDIR/tarpit.port"
+  # fd 3 closed so bats does not wait for it; killed in teardown_file (timeout as a backstop).
+  timeout 1800 python3 -c '
+import socket, sys
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(64)
+open(sys.argv[1], "w").write(str(server.getsockname()[1]))
+held = []
+while True:
+    held.append(server.accept())
+' "$port_file" 3>&- &
+  TARPIT_PID=$!
+  local _
+  for _ in $(seq 50); do [[ -s "$port_file" ]] && break; sleep 0.1; done
+  export TARPIT="127.0.0.1:$(cat "$port_file")" TARPIT_PID
+}
+
 setup_file() {
   load ../helpers
   load policy_server
   require_policy_server
   [[ -z "${POLICY_SERVER_MISSING:-}" ]] || return 0
+  tarpit_start
   local policies
   policies=$(policies_file \
     "$(policy_entry pub-keys "$(settings_for "$REGISTRY/*" "$(key_a)")")" \
@@ -43,6 +65,7 @@ setup_file() {
     "$(policy_entry github-actions "$(settings_for "$REGISTRY/*" "$(gha)" '{}' "$(fulcio)")")" \
     "$(policy_entry certificates "$(settings_for "$REGISTRY/*" "$(certs)")")" \
     "$(policy_entry certificates-chained "$(settings_for "$REGISTRY/*" "$(certs "$CERT_CHAIN_PEM")")")" \
+    "$(policy_entry registries-bounded "$(settings_for "*" "$(key_a)" '{}' "$(jq -cn --arg r "$REGISTRY" '{allowedRegistries: [$r]}')")")" \
     "$(policy_entry cert-annotations "$(settings_for "$REGISTRY/*" "$(certs "$CERT_CHAIN_PEM")" "{\"annotations\": $ANNOTATIONS_JSON}")")" \
     "$(policy_entry rollouts "$(settings_for "$REGISTRY/*" "$(key_a)" '{}' "$ROLLOUT_PATHS")")" \
     "$(policy_entry unmatched-warn "$(settings_for "$REGISTRY/signed-a:*" "$(key_a)" '{}' '{"unmatchedImages": "warn"}')")" \
@@ -51,7 +74,10 @@ setup_file() {
   policy_server_start "$policies"
 }
 
-teardown_file() { policy_server_stop; }
+teardown_file() {
+  policy_server_stop
+  [[ -z "${TARPIT_PID:-}" ]] || kill "$TARPIT_PID" 2>/dev/null || true
+}
 
 setup() {
   load ../helpers
@@ -229,4 +255,16 @@ assert_pinned_to() {
   validate keyless "$(request pod_generated_name.json "$IMAGE_KEYLESS_P384")"
   assert_accepted
   assert_pinned_to "$IMAGE_KEYLESS_P384" "$DIGEST_KEYLESS_P384"
+}
+
+@test "allowedRegistries: an image on a registry that never answers is refused at once, without a host call" {
+  # Without the setting, a catch-all rule sends the host to the tarpit, and the request (and the
+  # worker holding it) waits for the host's network timeout (docs/performance.md, make load).
+  validate registries-bounded "$(request pod_generated_name.json "$TARPIT/app:v1")"
+  assert_rejected
+  assert_message_contains "its registry localhost:${TARPIT##*:} is not in allowedRegistries, so it was refused without asking the host"
+  # The registry it lists is verified as before.
+  validate registries-bounded "$(request pod_generated_name.json)"
+  assert_accepted
+  assert_pinned_to "$IMAGE_SIGNED_A" "$DIGEST_SIGNED_A"
 }

@@ -18,6 +18,7 @@ pub const DIGEST_POLICY_KEY: &str = "digestPolicy";
 pub const UNMATCHED_KEY: &str = "unmatchedImages";
 pub const SKIP_KEY: &str = "skipImages";
 pub const FULCIO_CHAIN_KEY: &str = "fulcioCertificateChain";
+pub const ALLOWED_REGISTRIES_KEY: &str = "allowedRegistries";
 /// Written by the Kubewarden UI's form (questions-ui.yml, and the established policy's) to
 /// remember which signer kind it shows: accepted when it names one, and otherwise ignored.
 pub const UI_SIGNER_KIND_KEY: &str = "rule";
@@ -130,6 +131,9 @@ impl FulcioChain {
 pub struct Settings {
     pub rules: Vec<SignatureRule>,
     pub fulcio_chain: FulcioChain,
+    /// `allowedRegistries`, canonically spelt: the only registries the host is ever asked
+    /// about. `None`: any.
+    pub allowed_registries: Option<Vec<String>>,
     pub digest_policy: DigestPolicy,
     pub unmatched_images: UnmatchedImages,
     pub skip_images: Vec<SkipPattern>,
@@ -158,6 +162,13 @@ impl FailureAction {
 pub struct RuleId(pub usize);
 
 impl Settings {
+    /// Whether the host may be asked about images of this registry (canonical spelling).
+    pub fn registry_allowed(&self, canonical_registry: &str) -> bool {
+        self.allowed_registries
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|r| r == canonical_registry))
+    }
+
     /// Every rule with its id, in settings order.
     pub fn rules_with_ids(&self) -> impl Iterator<Item = (RuleId, &SignatureRule)> {
         self.rules
@@ -265,6 +276,12 @@ impl Settings {
                 .map(FulcioChain::Configured),
             None => Some(FulcioChain::PublicGood),
         };
+        let allowed_registries = match top.take(ALLOWED_REGISTRIES_KEY) {
+            Some(v) => {
+                strict_fields::list(v, ALLOWED_REGISTRIES_KEY, errors, read_registry).map(Some)
+            }
+            None => Some(None),
+        };
         let custom_resources = match top.take(CUSTOM_RESOURCES_KEY) {
             Some(v) => custom_resources::read(v, errors),
             None => Some(Vec::new()),
@@ -295,6 +312,7 @@ impl Settings {
         Some(Settings {
             rules,
             fulcio_chain: fulcio_chain?,
+            allowed_registries: allowed_registries?,
             digest_policy: digest_policy?,
             unmatched_images: unmatched?,
             skip_images: skip?,
@@ -314,7 +332,7 @@ pub fn settings_keys() -> Vec<&'static str> {
 }
 
 /// The keys a settings document may have at its top level.
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 9] = [
     SIGNATURES_KEY,
     MODIFY_KEY,
     DIGEST_POLICY_KEY,
@@ -322,6 +340,7 @@ const TOP_LEVEL_KEYS: [&str; 8] = [
     SKIP_KEY,
     CUSTOM_RESOURCES_KEY,
     FULCIO_CHAIN_KEY,
+    ALLOWED_REGISTRIES_KEY,
     UI_SIGNER_KIND_KEY,
 ];
 
@@ -335,6 +354,34 @@ const COMMON_RULE_KEYS: [&str; 4] = [
     FAILURE_ACTION_KEY,
     MINIMUM_MATCHES_KEY,
 ];
+
+/// One `allowedRegistries` entry: a registry host with an optional port, as image references
+/// name it (`ghcr.io`, `registry.corp.example:5000`, `docker.io`), kept in canonical spelling.
+fn read_registry(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<String> {
+    let registry = string(value, path, errors)?;
+    let (host, port) = match registry.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (registry.as_str(), None),
+    };
+    let host_ok = !host.is_empty()
+        && (host.contains('.') || host.eq_ignore_ascii_case("localhost"))
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.parse::<u16>().is_ok());
+    if host_ok && port_ok {
+        Some(crate::image_ref::canonical_registry(&registry))
+    } else {
+        errors.add(
+            path,
+            format!("{registry:?} is not a registry host (a DNS name or localhost, with an optional port; no scheme or path)"),
+        );
+        None
+    }
+}
 
 fn read_unmatched(value: &Value, errors: &mut SettingsErrors) -> Option<UnmatchedImages> {
     let text = string(value, UNMATCHED_KEY, errors)?;

@@ -162,7 +162,7 @@ fn accepts_url_prefix_in_either_spelling_but_not_both() {
 #[case::empty_signatures(json!({"signatures": []}), "signatures: must not be empty")]
 #[case::signatures_not_a_list(json!({"signatures": {"image": "*"}}), "signatures: must be a list, found an object")]
 #[case::unknown_top_level(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImageWithDigest": false}),
-    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, fulcioCertificateChain, rule")]
+    "modifyImageWithDigest: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, fulcioCertificateChain, allowedRegistries, rule")]
 #[case::modify_not_bool(json!({"signatures": [{"image": "*", "githubActions": {"owner": "a"}}], "modifyImagesWithDigest": "no"}),
     "modifyImagesWithDigest: must be true or false, found a string")]
 #[case::no_image(json!({"signatures": [{"githubActions": {"owner": "a"}}]}),
@@ -358,7 +358,7 @@ fn reports_every_problem_at_once_in_document_order() {
         errors_of(document),
         "signatures[0].keyless: must not be empty; signatures[2].image: must not be empty; \
          signatures[2].githubActions.org: unknown field; expected one of: owner, repo; \
-         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, fulcioCertificateChain, rule"
+         extra: unknown field; expected one of: signatures, modifyImagesWithDigest, digestPolicy, unmatchedImages, skipImages, customResources, fulcioCertificateChain, allowedRegistries, rule"
     );
 }
 
