@@ -7,10 +7,13 @@
 //! `wasmtime-provider`, which forces wasmtime's cache, GC, profiling and
 //! component features on every build.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use wasmtime::{format_err, Caller, Config, Engine, Extern, Linker, Memory, Store, TypedFunc};
+use wasmtime::{
+    format_err, Caller, Config, Engine, Extern, Linker, Memory, Module, Store, TypedFunc,
+};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -72,15 +75,95 @@ pub struct PolicyInstance {
     store: Store<GuestState>,
     guest_call: TypedFunc<(i32, i32), i32>,
     time_limit: Duration,
-    /// Advances the epoch for as long as the instance lives: one thread per instance rather
-    /// than one per call (a thread start costs more than a small policy's whole `validate`).
-    _ticker: EpochTicker,
+    /// The module's epoch clock, kept running while any instance of it lives.
+    _ticker: Arc<EpochTicker>,
+}
+
+/// A compiled and linked policy module, from which instances are made: once per `kwrun run`,
+/// or once per request as policy-server does (`make bench` measures that regime).
+pub struct PolicyModule {
+    engine: Engine,
+    module: Module,
+    linker: Linker<GuestState>,
+    /// Advances the epoch for as long as the module or an instance lives: one thread per
+    /// module rather than per call or instance (a thread start costs more than a small
+    /// policy's whole `validate`).
+    ticker: Arc<EpochTicker>,
 }
 
 /// Initialisation exports, in the order waPC hosts call them. `_initialize`
 /// is the WASI reactor constructor (Rust cdylibs export it); `_start` is what
 /// TinyGo guests export; `wapc_init` registers the guest's functions.
 const INIT_EXPORTS: [&str; 3] = ["_initialize", "_start", "wapc_init"];
+
+impl PolicyModule {
+    /// Compiles `wasm` (or takes it from `cache`) and links the WASI and waPC imports.
+    pub fn compile_cached(wasm: &[u8], cache: &ModuleCache) -> Result<Self> {
+        if !wasm.starts_with(b"\0asm") {
+            return Err(anyhow!(
+                "not a WebAssembly module (no \\0asm header): build the policy with `make policy.wasm`"
+            ));
+        }
+        let engine = Engine::new(Config::new().epoch_interruption(true))
+            .map_err(anyhow::Error::from)
+            .context("cannot create the wasm engine")?;
+        let module = cache.module(&engine, wasm)?;
+        let mut linker: Linker<GuestState> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)
+            .map_err(anyhow::Error::from)
+            .context("cannot link WASI")?;
+        link_wapc_imports(&mut linker)?;
+        let ticker = Arc::new(EpochTicker::start(&engine)?);
+        Ok(Self {
+            engine,
+            module,
+            linker,
+            ticker,
+        })
+    }
+
+    /// A fresh instance, with its waPC initialisation run. Every run of guest code (the
+    /// initialisation as a whole, then each `call`) is stopped after `time_limit`.
+    pub fn instantiate(
+        &self,
+        handler: Box<dyn HostCallHandler>,
+        time_limit: Duration,
+    ) -> Result<PolicyInstance> {
+        // The policy's own stdout would corrupt kwrun's single JSON line, so
+        // both of its streams go to kwrun's stderr.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(std::io::stderr())
+            .stderr(std::io::stderr())
+            .build_p1();
+        let state = GuestState {
+            wasi,
+            handler,
+            request: (Vec::new(), Vec::new()),
+            guest_response: None,
+            guest_error: None,
+            host_response: Vec::new(),
+            host_error: String::new(),
+            deadline: Deadline::after(time_limit),
+        };
+        let mut store = Store::new(&self.engine, state);
+        // Instantiation may run a wasm start function, so it is timed too.
+        store.set_epoch_deadline(deadline_ticks(time_limit));
+        let instance = self
+            .linker
+            .instantiate(&mut store, &self.module)
+            .map_err(|err| {
+                if is_timeout(&err) {
+                    anyhow::Error::from(GuestCallError::Timeout {
+                        operation: "instantiation".to_string(),
+                        limit: time_limit,
+                    })
+                } else {
+                    anyhow::Error::from(err).context("cannot instantiate the policy module")
+                }
+            })?;
+        PolicyInstance::initialise(store, instance, time_limit, Arc::clone(&self.ticker))
+    }
+}
 
 impl PolicyInstance {
     /// Compiles and instantiates `wasm`, then runs its waPC initialisation.
@@ -101,53 +184,16 @@ impl PolicyInstance {
         time_limit: Duration,
         cache: &ModuleCache,
     ) -> Result<Self> {
-        if !wasm.starts_with(b"\0asm") {
-            return Err(anyhow!(
-                "not a WebAssembly module (no \\0asm header): build the policy with `make policy.wasm`"
-            ));
-        }
-        let engine = Engine::new(Config::new().epoch_interruption(true))
-            .map_err(anyhow::Error::from)
-            .context("cannot create the wasm engine")?;
-        let module = cache.module(&engine, wasm)?;
+        PolicyModule::compile_cached(wasm, cache)?.instantiate(handler, time_limit)
+    }
 
-        let mut linker: Linker<GuestState> = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut GuestState| &mut s.wasi)
-            .map_err(anyhow::Error::from)
-            .context("cannot link WASI")?;
-        link_wapc_imports(&mut linker)?;
-
-        // The policy's own stdout would corrupt kwrun's single JSON line, so
-        // both of its streams go to kwrun's stderr.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(std::io::stderr())
-            .stderr(std::io::stderr())
-            .build_p1();
-        let state = GuestState {
-            wasi,
-            handler,
-            request: (Vec::new(), Vec::new()),
-            guest_response: None,
-            guest_error: None,
-            host_response: Vec::new(),
-            host_error: String::new(),
-            deadline: Deadline::after(time_limit),
-        };
-        let mut store = Store::new(&engine, state);
-        // Instantiation may run a wasm start function, so it is timed too.
-        store.set_epoch_deadline(deadline_ticks(time_limit));
-        let ticker = EpochTicker::start(&engine)?;
-        let instance = linker.instantiate(&mut store, &module).map_err(|err| {
-            if is_timeout(&err) {
-                anyhow::Error::from(GuestCallError::Timeout {
-                    operation: "instantiation".to_string(),
-                    limit: time_limit,
-                })
-            } else {
-                anyhow::Error::from(err).context("cannot instantiate the policy module")
-            }
-        })?;
-
+    /// Runs the waPC initialisation exports of a new instance.
+    fn initialise(
+        mut store: Store<GuestState>,
+        instance: wasmtime::Instance,
+        time_limit: Duration,
+        ticker: Arc<EpochTicker>,
+    ) -> Result<Self> {
         for name in INIT_EXPORTS {
             let Some(func) = instance.get_func(&mut store, name) else {
                 continue;
