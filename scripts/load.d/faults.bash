@@ -42,7 +42,7 @@ probe() {
   seconds=$(curl -sS -o "$out" -w '%{time_total}' --max-time 30 -X POST -H 'Content-Type: application/json' \
     --data-binary "@$WORK/$2.json" "$POLICY_SERVER_URL/validate/$1") || { echo "no answer"; return; }
   jq -r --arg ms "$(awk -v t="$seconds" 'BEGIN {printf "%.0f", t * 1000}')" \
-    '"\(if .response.allowed then "admitted" else "rejected" end) in \($ms) ms\(if .response.status.message then ": " + (.response.status.message | .[0:600]) else "" end)"' "$out"
+    '"\(if .response.allowed then "admitted" else "rejected" end) in \($ms) ms\(if .response.status.message then ": " + (.response.status.message | gsub("\\s*\n\\s*"; " ") | .[0:600]) else "" end)"' "$out"
 }
 
 phase() { # LABEL SECONDS: one hey run on the cached Pod, as a table row
