@@ -30,7 +30,8 @@ KWCTLS := $(or $(KWCTL),$(wildcard $(CURDIR)/../shared/tools/kwctl/*/kwctl))
 POLICY_SERVER ?= $(CURDIR)/../shared/tools/policy-server/1.36.0-beta.1/policy-server
 
 .PHONY: all deps test unit-tests e2e-tests e2e-tests-kwctl e2e-tests-policy-server lint lint-workflows \
-	fmt fmt-check doc fuzz-build clean run bench fuzz check-size kwrun release release-deps
+	fmt fmt-check doc fuzz-build clean run bench load load-faults fuzz check-size kwrun release \
+	release-deps
 
 all: policy.wasm
 
@@ -75,6 +76,22 @@ kwrun: $(KWRUN)
 bench: policy.wasm $(KWRUN)
 	@[ -f "$(ESTABLISHED_WASM)" ] || { echo "bench: $(ESTABLISHED_WASM) not found (set ESTABLISHED_WASM)" >&2; exit 1; }
 	$(POLICY_BENCH) policy.wasm $(ESTABLISHED_WASM)
+
+# Where it is deployed: this policy, the established one and two floors (do-nothing; the same
+# host calls and accept) side by side in one policy-server, interleaved `hey` rounds, a cold
+# start; `load-faults`: the registry stopped under load, a registry that never answers
+# (scripts/load, docs/performance.md). policy-server refuses unannotated modules, so the
+# established policy is its annotated copy unless ESTABLISHED_WASM is given; with LOAD_POLICY
+# given, nothing is built.
+LOAD_POLICY ?= $(CURDIR)/annotated-policy.wasm
+LOAD_ESTABLISHED := $(if $(filter command line environment,$(origin ESTABLISHED_WASM)),$(ESTABLISHED_WASM),$(CURDIR)/../shared/anchors/established-verify-image-signatures-1.0.11-annotated.wasm)
+LOAD_DEPS := $(if $(filter command line environment,$(origin LOAD_POLICY)),,annotated-policy.wasm)
+LOAD_ENV = POLICY_SERVER="$(POLICY_SERVER)" LOAD_POLICY="$(LOAD_POLICY)" ESTABLISHED_WASM="$(LOAD_ESTABLISHED)" KWRUN="$(KWRUN)"
+load: $(LOAD_DEPS)
+	$(LOAD_ENV) scripts/load
+
+load-faults: $(LOAD_DEPS)
+	$(LOAD_ENV) scripts/load --faults
 
 # Fuzzing (nightly + cargo-fuzz, outside the default build): every target for FUZZ_SECONDS
 # each, starting from the committed seeds; a crash stops the run and leaves its input under
@@ -137,6 +154,7 @@ lint-workflows:
 	@command -v shellcheck >/dev/null || { echo "lint-workflows: shellcheck not found (make deps)" >&2; exit 1; }
 	actionlint -shellcheck=shellcheck .github/workflows/*.yml
 	shellcheck scripts/deps .ci/run .github/scripts/install-kwctl
+	shellcheck -x scripts/load scripts/load.d/faults.bash
 
 # A release, all in $(RELEASE_DIR): the annotated module, its SHA-256 (sha256sum format), a
 # CycloneDX SBOM of the crates compiled into the module, and the Artifact Hub metadata. The
