@@ -75,29 +75,33 @@ free_port() {
   return 1
 }
 
-# policy_server_command DIR PORT PROBE_PORT POLICIES_FILE: the flags a cluster's PolicyServer
-# would get, with the fixtures' registry (sources) and Sigstore trust, everything it writes in DIR.
+# policy_server_command DIR PORT PROBE_PORT POLICIES_FILE [VERIFICATION_CONFIG]: the flags a
+# cluster's PolicyServer would get, with the fixtures' registry (sources) and Sigstore trust,
+# everything it writes in DIR; with VERIFICATION_CONFIG (`--verification-path`), it loads only
+# policy modules whose own signatures satisfy that config.
 # Its environment is a cluster's: no RUST_BACKTRACE (with it, host errors, and so the policy's
 # messages, carry a Rust backtrace), no NO_COLOR (it reads that as --log-no-color, which takes
 # only true or false: NO_COLOR=1 stops it at start).
 policy_server_command() {
-  local dir="$1" port="$2" probe="$3" policies="$4"
+  local dir="$1" port="$2" probe="$3" policies="$4" verification="${5:-}"
   mkdir -p "$dir/downloads" "$dir/sigstore"
   printf '%s\n' env -u RUST_BACKTRACE -u NO_COLOR "$POLICY_SERVER" --policies "$policies" --addr 127.0.0.1 --port "$port" \
     --readiness-probe-port "$probe" --workers 2 \
     --policies-download-dir "$dir/downloads" --sigstore-cache-dir "$dir/sigstore" \
     --sources-path "$SOURCES_PATH" --sigstore-trust-config "$TRUST_CONFIG" \
     --ignore-kubernetes-connection-failure --log-level warn
+  [[ -z "$verification" ]] || printf '%s\n' --verification-path "$verification"
 }
 
 # Its text logs are coloured whatever the flags say.
 strip_colours() { sed 's/\x1b\[[0-9;]*m//g'; }
 
-# policy_server_start POLICIES_FILE: starts the server on free loopback ports and waits (at most
-# POLICY_SERVER_READY_SECONDS) until it is ready. Sets POLICY_SERVER_PID, POLICY_SERVER_URL,
-# POLICY_SERVER_LOG. On failure it prints the log, leaves nothing running and returns 1.
+# policy_server_start POLICIES_FILE [VERIFICATION_CONFIG]: starts the server on free loopback
+# ports and waits (at most POLICY_SERVER_READY_SECONDS) until it is ready. Sets POLICY_SERVER_PID,
+# POLICY_SERVER_URL, POLICY_SERVER_LOG. On failure it prints the log, leaves nothing running and
+# returns 1.
 policy_server_start() {
-  local policies="$1"
+  local policies="$1" verification="${2:-}"
   local dir="${BATS_FILE_TMPDIR:-$BATS_TEST_TMPDIR}/policy-server"
   mkdir -p "$dir"
   POLICY_SERVER_LOG="$dir/policy-server.log"
@@ -106,7 +110,7 @@ policy_server_start() {
   for attempt in 1 2 3; do
     port=$(free_port) && probe=$(free_port) && [[ "$port" != "$probe" ]] || continue
     local -a command
-    mapfile -t command < <(policy_server_command "$dir" "$port" "$probe" "$policies")
+    mapfile -t command < <(policy_server_command "$dir" "$port" "$probe" "$policies" "$verification")
     # `timeout` is the backstop if this file never reaches teardown_file (bats killed); fd 3 is
     # closed so bats does not wait for the server before it reports. Its pid is the one to
     # signal: timeout passes SIGTERM on to the server.
@@ -180,7 +184,8 @@ validate() {
   fi
 }
 
-# policy_server_refuses POLICIES_FILE: runs a server that is expected to exit at start; sets
+# policy_server_refuses POLICIES_FILE [VERIFICATION_CONFIG]: runs a server that is expected to
+# exit at start; sets
 # $status, $output (its log, on stdout) and $stderr (where it says why it stopped), colours
 # stripped. Bounded: a server that starts instead is stopped after POLICY_SERVER_READY_SECONDS
 # (timeout's status 124).
@@ -188,7 +193,7 @@ policy_server_refuses() {
   local dir
   dir=$(mktemp -d "${BATS_TEST_TMPDIR}/refused-XXXXXX")
   local -a command
-  mapfile -t command < <(policy_server_command "$dir" "$(free_port)" "$(free_port)" "$1")
+  mapfile -t command < <(policy_server_command "$dir" "$(free_port)" "$(free_port)" "$1" "${2:-}")
   run --separate-stderr timeout --kill-after=5 "$POLICY_SERVER_READY_SECONDS" "${command[@]}" 3>&- </dev/null
   output=$(strip_colours <<<"$output")
   stderr=$(strip_colours <<<"$stderr")
