@@ -175,6 +175,13 @@ fn shortened(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
     format!("{}…", &text[..end]).into()
 }
 
+/// An image of a registry outside `allowedRegistries`, refused before any host call.
+pub fn registry_not_allowed(registry: &str) -> String {
+    format!(
+        "its registry {registry} is not in allowedRegistries, so it was refused without asking the host"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,11 +263,4 @@ mod tests {
         assert_eq!(shortened("abc", 3), "abc");
         assert_eq!(shortened("abcd", 3), "abc…");
     }
-}
-
-/// An image of a registry outside `allowedRegistries`, refused before any host call.
-pub fn registry_not_allowed(registry: &str) -> String {
-    format!(
-        "its registry {registry} is not in allowedRegistries, so it was refused without asking the host"
-    )
 }
