@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use crate::image_ref::Digest;
 use crate::settings::{RuleId, Settings, SIGNATURES_KEY};
-use crate::verification::QuorumTally;
 
 /// Why one image field was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,13 +47,17 @@ pub fn rule_label(rule: RuleId, settings: &Settings) -> String {
     )
 }
 
-/// Why a `minimumMatches` rule failed: how many of how many signers passed, and which.
-pub fn quorum_not_met(kind: &str, minimum: usize, total: usize, tally: &QuorumTally) -> String {
-    let passed: Vec<String> = tally
-        .passed
-        .iter()
-        .map(|(i, _)| format!("{kind}[{i}]"))
-        .collect();
+/// Why a `minimumMatches` rule failed: how many of how many signers passed (their indexes),
+/// and why each asked one failed.
+pub fn quorum_not_met(
+    kind: &str,
+    minimum: usize,
+    total: usize,
+    passed: &[usize],
+    failed: &[(usize, String)],
+) -> String {
+    let asked = passed.len() + failed.len();
+    let passed: Vec<String> = passed.iter().map(|i| format!("{kind}[{i}]")).collect();
     let mut message = format!(
         "{} of {total} signers passed, {minimum} required (minimumMatches)",
         passed.len()
@@ -62,10 +65,9 @@ pub fn quorum_not_met(kind: &str, minimum: usize, total: usize, tally: &QuorumTa
     if !passed.is_empty() {
         let _ = write!(message, "; passed: {}", passed.join(", "));
     }
-    for (i, reason) in &tally.failed {
+    for (i, reason) in failed {
         let _ = write!(message, "; {kind}[{i}] failed: {reason}");
     }
-    let asked = tally.passed.len() + tally.failed.len();
     if asked < total {
         let unasked: Vec<String> = (asked..total).map(|i| format!("{kind}[{i}]")).collect();
         let _ = write!(

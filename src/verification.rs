@@ -124,11 +124,13 @@ fn verify_quorum(
         }
     }
     if tally.passed.len() < minimum {
+        let passed: Vec<usize> = tally.passed.iter().map(|(i, _)| *i).collect();
         return Err(messages::quorum_not_met(
             rule.signer.kind(),
             minimum,
             total,
-            &tally,
+            &passed,
+            &tally.failed,
         ));
     }
     let mut verified = None;
@@ -140,9 +142,9 @@ fn verify_quorum(
 
 /// The signers of a `minimumMatches` rule that were asked: which passed, which failed and why.
 #[derive(Debug, Default)]
-pub struct QuorumTally {
-    pub passed: Vec<(usize, Digest)>,
-    pub failed: Vec<(usize, String)>,
+struct QuorumTally {
+    passed: Vec<(usize, Digest)>,
+    failed: Vec<(usize, String)>,
 }
 
 /// What every verification of one admission shares: the host, the signature manifests read
