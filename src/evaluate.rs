@@ -49,14 +49,6 @@ impl Admission {
 /// The audit annotation listing what became of every image field.
 pub const IMAGES_AUDIT_KEY: &str = "images";
 
-pub fn evaluate(
-    request: &KubernetesAdmissionRequest,
-    settings: &Settings,
-    host: &dyn SigstoreHost,
-) -> Decision {
-    admit(request, settings, host).decision
-}
-
 pub fn admit(
     request: &KubernetesAdmissionRequest,
     settings: &Settings,
@@ -81,18 +73,20 @@ pub fn admit(
     };
     let plan = AdmissionPlan::new(&fields, settings);
     let outcomes = plan.verifications.run(settings, host);
-    let verdicts: Vec<FieldVerdict> = plan
+    let judged: Vec<JudgedField<'_>> = plan
         .fields
-        .iter()
-        .map(|field| judge(field, &outcomes, settings))
+        .into_iter()
+        .map(|planned| {
+            let verdict = judge(&planned, &outcomes, settings);
+            let warned = judge_warn_rules(&planned, &verdict, &outcomes, settings);
+            JudgedField {
+                planned,
+                verdict,
+                warned,
+            }
+        })
         .collect();
-    let warned: Vec<Vec<ImageFailure>> = plan
-        .fields
-        .iter()
-        .zip(&verdicts)
-        .map(|(field, verdict)| judge_warn_rules(field, verdict, &outcomes, settings))
-        .collect();
-    report(request, settings, &plan.fields, verdicts, &warned)
+    report(request, settings, &judged)
 }
 
 /// One image field of the object, parsed, with the verifications its rules need.
@@ -211,6 +205,14 @@ impl<'a> AdmissionPlan<'a> {
     }
 }
 
+/// One image field through judge, pin and report: what was planned for it, what its
+/// enforcing rules concluded, and what its warn-only rules would have refused.
+struct JudgedField<'a> {
+    planned: PlannedField<'a>,
+    verdict: FieldVerdict,
+    warned: Vec<ImageFailure>,
+}
+
 /// What became of one image field once its rules were checked.
 enum FieldVerdict {
     Skipped,
@@ -288,15 +290,23 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
     let Some(digest) = agreed.filter(|_| failures.is_empty()) else {
         return FieldVerdict::Failed(failures);
     };
+    match digest_problem(image, digest, settings) {
+        Some(problem) => FieldVerdict::Failed(vec![failure(None, problem)]),
+        None => FieldVerdict::Verified(digest.clone()),
+    }
+}
+
+/// The digest rule a verified image must meet: a digest written in the workload must be the
+/// verified one, and under `digestPolicy: require` one must be written.
+fn digest_problem(image: &ImageRef, verified: &Digest, settings: &Settings) -> Option<String> {
     match image.digest() {
-        Some(pinned) if pinned != digest.as_str() => FieldVerdict::Failed(vec![failure(
-            None,
-            messages::pinned_to_another_digest(pinned, digest),
-        )]),
-        None if settings.digest_policy == DigestPolicy::Require => {
-            FieldVerdict::Failed(vec![failure(None, messages::digest_required(digest))])
+        Some(written) if written != verified.as_str() => {
+            Some(messages::pinned_to_another_digest(written, verified))
         }
-        _ => FieldVerdict::Verified(digest.clone()),
+        None if settings.digest_policy == DigestPolicy::Require => {
+            Some(messages::digest_required(verified))
+        }
+        _ => None,
     }
 }
 
@@ -321,17 +331,11 @@ fn judge_warn_rules(
         .filter_map(|&(rule, verification)| {
             let reason = match outcomes.of(verification) {
                 Err(reason) => reason.clone(),
-                Ok(verified) => match (enforced, image.digest()) {
-                    (Some(enforced), _) if enforced != verified => {
+                Ok(verified) => match enforced {
+                    Some(enforced) if enforced != verified => {
                         messages::rules_disagree(verified, enforced)
                     }
-                    (_, Some(written)) if written != verified.as_str() => {
-                        messages::pinned_to_another_digest(written, verified)
-                    }
-                    (_, None) if settings.digest_policy == DigestPolicy::Require => {
-                        messages::digest_required(verified)
-                    }
-                    _ => return None,
+                    _ => digest_problem(image, verified, settings)?,
                 },
             };
             Some(planned.failure(Some(rule), reason, settings))
@@ -343,16 +347,15 @@ fn judge_warn_rules(
 /// (JSON pointer, image) pairs.
 fn pins<'a>(
     request: &KubernetesAdmissionRequest,
-    fields: &'a [PlannedField<'a>],
-    verdicts: &[FieldVerdict],
+    fields: &'a [JudgedField<'a>],
 ) -> Vec<(&'a str, String)> {
     let mut pins: Vec<(&str, String)> = fields
         .iter()
-        .zip(verdicts)
-        .filter_map(|(planned, verdict)| match (verdict, &planned.image) {
+        .filter_map(|judged| match (&judged.verdict, &judged.planned.image) {
             (FieldVerdict::Verified(digest), Ok(image)) => {
                 let pinned = image.pinned_to(digest.as_str());
-                (pinned != image.written()).then_some((planned.field.pointer.as_str(), pinned))
+                (pinned != image.written())
+                    .then_some((judged.planned.field.pointer.as_str(), pinned))
             }
             _ => None,
         })
@@ -369,13 +372,11 @@ fn pins<'a>(
 fn report(
     request: &KubernetesAdmissionRequest,
     settings: &Settings,
-    fields: &[PlannedField<'_>],
-    verdicts: Vec<FieldVerdict>,
-    warned: &[Vec<ImageFailure>],
+    fields: &[JudgedField<'_>],
 ) -> Admission {
-    let failures: Vec<ImageFailure> = verdicts
+    let failures: Vec<ImageFailure> = fields
         .iter()
-        .filter_map(|verdict| match verdict {
+        .filter_map(|judged| match &judged.verdict {
             FieldVerdict::Failed(failures) => Some(failures.iter().cloned()),
             _ => None,
         })
@@ -385,25 +386,25 @@ fn report(
         let who = describe_object(&request.kind.kind, &request.object, &request.namespace);
         return Admission::plain(Decision::Reject(rejection(&who, &failures)));
     }
-    let mut warnings: Vec<String> = warned
+    let mut warnings: Vec<String> = fields
         .iter()
-        .flatten()
+        .flat_map(|judged| &judged.warned)
         .map(messages::warn_rule_failed)
         .collect();
     if settings.unmatched_images == UnmatchedImages::Warn {
         warnings.extend(
             fields
                 .iter()
-                .zip(&verdicts)
-                .filter(|(_, verdict)| matches!(verdict, FieldVerdict::Unmatched))
-                .map(|(planned, _)| {
+                .filter(|judged| matches!(judged.verdict, FieldVerdict::Unmatched))
+                .map(|judged| {
+                    let planned = &judged.planned;
                     let warn_only = !planned.verifications.is_empty();
                     messages::unmatched_warning(&planned.field.path, &planned.written, warn_only)
                 }),
         );
     }
-    let audit_annotations = audit(settings, fields, &verdicts, warned);
-    let pins = pins(request, fields, &verdicts);
+    let audit_annotations = audit(settings, fields);
+    let pins = pins(request, fields);
     let decision = if !settings.digest_policy.pins_in(&request.kind.kind) || pins.is_empty() {
         Decision::Accept
     } else {
@@ -439,12 +440,7 @@ fn slot_mut<'v>(value: &'v mut Value, pointer: &str) -> Option<&'v mut Value> {
 }
 
 /// One audit annotation whose value maps each image field to what the policy did with it.
-fn audit(
-    settings: &Settings,
-    fields: &[PlannedField<'_>],
-    verdicts: &[FieldVerdict],
-    warned: &[Vec<ImageFailure>],
-) -> BTreeMap<String, String> {
+fn audit(settings: &Settings, fields: &[JudgedField<'_>]) -> BTreeMap<String, String> {
     if fields.is_empty() {
         return BTreeMap::new();
     }
@@ -454,7 +450,12 @@ fn audit(
     // strings first cost more than the rest of a verified field's handling (make bench).
     let mut record = Vec::with_capacity(fields.len() * 128);
     record.push(b'{');
-    for (i, ((planned, verdict), warned)) in fields.iter().zip(verdicts).zip(warned).enumerate() {
+    for (i, judged) in fields.iter().enumerate() {
+        let JudgedField {
+            planned,
+            verdict,
+            warned,
+        } = judged;
         let outcome = outcomes
             .entry(planned.written.as_str())
             .or_insert_with(|| match verdict {

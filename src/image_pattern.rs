@@ -12,7 +12,6 @@ const DOCKER_HUB: &str = "docker.io";
 /// A rule's image glob: `*` matches any run of characters including `/`, `?` exactly one.
 #[derive(Debug, Clone)]
 pub struct ImagePattern {
-    written: String,
     /// The pattern as written and in its canonical forms, matched against whole references.
     whole: Vec<WildMatch>,
     /// The same, split into repository and tag or digest.
@@ -45,14 +44,9 @@ impl ImagePattern {
         let mut forms = vec![pattern.to_string()];
         forms.extend(canonical_patterns(pattern));
         ImagePattern {
-            written: pattern.to_string(),
             whole: forms.iter().map(|form| WildMatch::new(form)).collect(),
             split: forms.iter().map(|form| split(form)).collect(),
         }
-    }
-
-    pub fn written(&self) -> &str {
-        &self.written
     }
 
     /// Whether the rule applies. The pattern, as written or canonical, covers an image when it

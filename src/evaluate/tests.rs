@@ -8,6 +8,15 @@ use super::*;
 use crate::pem_material::test_material::*;
 use crate::test_host::{FakeHost, DIGEST_A, DIGEST_B};
 
+/// The decision alone, for the tests that check nothing else.
+fn evaluate(
+    request: &KubernetesAdmissionRequest,
+    settings: &Settings,
+    host: &dyn crate::host::SigstoreHost,
+) -> Decision {
+    admit(request, settings, host).decision
+}
+
 fn fixture(name: &str) -> KubernetesAdmissionRequest {
     let path = format!("{}/test_data/requests/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
