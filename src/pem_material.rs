@@ -95,6 +95,16 @@ pub fn public_key_kind(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyKind
     ))
 }
 
+/// The certificate's public key as a PEM `PUBLIC KEY`, as public-key verification takes it.
+pub fn certificate_public_key_pem(certificate: &Certificate) -> Result<String, String> {
+    use spki::der::EncodePem;
+    certificate
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_pem(spki::der::pem::LineEnding::LF)
+        .map_err(|e| format!("cannot encode the certificate's public key: {e}"))
+}
+
 /// Decodes one PEM `CERTIFICATE` into its X.509 structure.
 pub fn decode_certificate(pem: &str) -> Result<Certificate, String> {
     Certificate::from_pem(pem.trim()).map_err(|e| format!("not a PEM X.509 \"CERTIFICATE\": {e}"))

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
 use crate::image_ref::{Digest, ImageRef};
 use crate::messages;
+use crate::pem_material::{certificate_public_key_pem, decode_certificate};
 use crate::settings::{RuleId, Settings, SignatureRule};
 use crate::signature_manifest::{
     keyless_candidates, logged_by_certificate_key, signature_manifest_reference, Candidate,
@@ -238,7 +239,9 @@ fn follow_up_on(
             require_rekor_bundle,
         } => {
             if let Some(annotations) = &rule.annotations {
-                let key = [certificate_key_pem(certificate_pem)?];
+                let key = [certificate_public_key_pem(&decode_certificate(
+                    certificate_pem,
+                )?)?];
                 pinned
                     .verify(SignerCheck::PubKeys(&key), Some(annotations), context.host)
                     .map_err(|e| {
@@ -327,16 +330,6 @@ fn keyless_candidate(
             .map_err(|e| format!("no layer signed by its key carries the annotations: {e}"))?;
     }
     Ok(())
-}
-
-/// The PEM public key of a certificate from the settings (checked when they were read).
-fn certificate_key_pem(certificate_pem: &str) -> Result<String, String> {
-    use spki::der::EncodePem;
-    crate::pem_material::decode_certificate(certificate_pem)?
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_pem(spki::der::pem::LineEnding::LF)
-        .map_err(|e| format!("cannot encode the certificate's public key: {e}"))
 }
 
 /// Every call of one rule must vouch for the same digest.

@@ -4,12 +4,13 @@
 //! about; whether the certificate is Fulcio's and made the signature is the host's to answer.
 
 use spki::der::asn1::{ObjectIdentifier, Utf8StringRef};
-use spki::der::{Decode, EncodePem};
+use spki::der::Decode;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::Certificate;
 
 use crate::host::{KeylessIdentity, KeylessPrefixIdentity};
+use crate::pem_material::certificate_public_key_pem;
 
 /// Fulcio's OIDC issuer extension (v1): the issuer URL's raw bytes, not DER.
 const ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
@@ -61,10 +62,7 @@ impl CertificateIdentity {
             (Some(v1), Some(v2)) if v1 != v2 => None,
             (v1, v2) => v1.or(v2),
         };
-        let public_key_pem = tbs
-            .subject_public_key_info()
-            .to_pem(spki::der::pem::LineEnding::LF)
-            .map_err(|e| format!("cannot encode its public key: {e}"))?;
+        let public_key_pem = certificate_public_key_pem(certificate)?;
         Ok(CertificateIdentity {
             issuer,
             subject: subject(certificate)?,
