@@ -4,14 +4,15 @@
 //! questions it answers right: which certificate, which key, on which layer (see
 //! `signature_manifest` for why, and `follow_up_on` for the questions).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
 use crate::image_ref::{Digest, ImageRef};
 use crate::messages;
 use crate::pem_material::{certificate_public_key_pem, decode_certificate};
-use crate::settings::{RuleId, Settings, SignatureRule};
+use crate::settings::{FulcioChain, RuleId, Settings, SignatureRule};
 use crate::signature_manifest::{
     keyless_candidates, logged_by_certificate_key, signature_manifest_reference, Candidate,
     IdentityMatch, MAX_CANDIDATES,
@@ -73,7 +74,8 @@ impl VerificationPlan {
         let context = HostContext {
             host,
             manifests: SignatureManifests::new(host),
-            fulcio_chain: settings.fulcio_chain.certificates(),
+            fulcio_chain: &settings.fulcio_chain,
+            fulcio_certificates: OnceCell::new(),
         };
         Outcomes(
             self.pairs
@@ -153,7 +155,17 @@ struct QuorumTally {
 struct HostContext<'h> {
     host: &'h dyn SigstoreHost,
     manifests: SignatureManifests<'h>,
-    fulcio_chain: Vec<String>,
+    fulcio_chain: &'h FulcioChain,
+    /// The chain's PEM texts, split out once, and only when a keyless certificate is asked
+    /// about (most requests never need them).
+    fulcio_certificates: OnceCell<Vec<String>>,
+}
+
+impl HostContext<'_> {
+    fn fulcio_certificates(&self) -> &[String] {
+        self.fulcio_certificates
+            .get_or_init(|| self.fulcio_chain.certificates())
+    }
 }
 
 /// One host call, then the follow-up questions where the host's answer is not enough.
@@ -311,7 +323,7 @@ fn keyless_candidate(
         .host
         .certificate_trusted(
             pem,
-            &context.fulcio_chain,
+            context.fulcio_certificates(),
             Some(&candidate.identity.not_before),
         )
         .map_err(|reason| format!("does not chain to fulcioCertificateChain: {reason}"))?;
@@ -346,7 +358,7 @@ fn agree(verified: &mut Option<Digest>, digest: Digest) -> Result<(), String> {
 }
 
 /// A manifest as the host answered: the bytes, no such manifest, or why it could not be read.
-type ManifestAnswer = Result<Option<Vec<u8>>, String>;
+type ManifestAnswer = Result<Option<Rc<[u8]>>, String>;
 
 /// Signature manifests read during one admission, each read once however many rules need it.
 struct SignatureManifests<'h> {
@@ -363,12 +375,16 @@ impl<'h> SignatureManifests<'h> {
     }
 
     /// The `.sig` manifest of the pinned digest; `None` when there is none.
-    fn read(&self, pinned: &PinnedImage<'_>) -> Result<Option<Vec<u8>>, String> {
+    fn read(&self, pinned: &PinnedImage<'_>) -> ManifestAnswer {
         let reference =
             signature_manifest_reference(&pinned.image.repository, pinned.digest.as_str());
         let mut read = self.read.borrow_mut();
         read.entry(reference.clone())
-            .or_insert_with(|| self.host.oci_manifest(&reference))
+            .or_insert_with(|| {
+                self.host
+                    .oci_manifest(&reference)
+                    .map(|manifest| manifest.map(Rc::from))
+            })
             .clone()
             .map_err(|e| format!("its signature manifest could not be read: {e}"))
     }
