@@ -213,7 +213,7 @@ fmt-check:
 # The API docs build without a warning (broken intra-doc links, bad code blocks): the module
 # docs are where the pipeline is explained.
 doc:
-	RUSTDOCFLAGS="-D warnings" cargo doc --locked --profile host --workspace --no-deps
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --profile host --workspace --no-deps --document-private-items
 
 # The fuzz targets still build (they live outside the workspace, so nothing else compiles
 # them); with the pinned stable toolchain and no sanitizer: `make fuzz` runs them on nightly.

@@ -34,19 +34,6 @@ pub enum SignerCheck<'a> {
     },
 }
 
-impl SignerCheck<'_> {
-    /// The name of the host verification, for logs and test records.
-    pub fn operation(&self) -> &'static str {
-        match self {
-            SignerCheck::PubKeys(_) => "pubKeys",
-            SignerCheck::Keyless(_) => "keyless",
-            SignerCheck::KeylessPrefix(_) => "keylessPrefix",
-            SignerCheck::GithubActions { .. } => "githubActions",
-            SignerCheck::Certificate { .. } => "certificate",
-        }
-    }
-}
-
 /// One question for the host: is `image` signed as `check` demands, with these annotations on
 /// the same signature?
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,22 +1,29 @@
 //! waPC entry points of the verify-image-signatures policy: they translate between the wire and
 //! plain Rust values; the modules below hold the logic and run natively in tests.
 
-pub mod custom_resources;
-pub mod evaluate;
-pub mod host;
-pub mod image_pattern;
-pub mod image_ref;
-pub mod messages;
-pub mod pem_material;
-pub mod reference_grammar;
-pub mod settings;
-pub mod signature_manifest;
-pub mod signers;
-pub mod strict_fields;
+// The crate is documented with its private items (`make doc`): its modules are private behind
+// the short `pub use` list below, and their docs link to each other.
+#![allow(rustdoc::private_intra_doc_links)]
+
+mod deploy;
+mod host;
+mod reference;
+mod request;
 #[cfg(test)]
 mod test_host;
-pub mod verification;
-pub mod workload;
+#[cfg(test)]
+mod test_pki;
+mod workload_kinds;
+
+// What the integration tests, the fuzz targets and the benchmarks need; everything else is
+// private, so the compiler reports what nothing uses.
+pub use deploy::image_pattern::{ImagePattern, ImageSpellings};
+pub use deploy::settings::{settings_keys, Settings};
+pub use host::{SigstoreHost, VerificationRequest};
+pub use reference::ImageRef;
+pub use request::extract::image_fields;
+pub use request::{admit, Admission, Decision};
+pub use workload_kinds::{pod_spec_path, WORKLOAD_KINDS};
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -28,9 +35,7 @@ use kubewarden_policy_sdk::{protocol_version_guest, reject_request};
 use serde_json::Value;
 use wapc_guest::{register_function, CallResult};
 
-use evaluate::{admit, Admission, Decision};
 use host::KubewardenHost;
-use settings::Settings;
 
 #[no_mangle]
 pub extern "C" fn wapc_init() {
@@ -132,7 +137,7 @@ mod tests {
     /// Settings with one rule and `extra` top-level fields.
     fn settings_with(extra: Value) -> Value {
         let mut document = json!({"signatures": [
-            {"image": "*", "pubKeys": [pem_material::test_material::P256_PUB]}
+            {"image": "*", "pubKeys": [deploy::pem_material::test_material::P256_PUB]}
         ]});
         if let (Some(document), Value::Object(extra)) = (document.as_object_mut(), extra) {
             document.extend(extra);
@@ -149,7 +154,10 @@ mod tests {
         assert!(Rc::ptr_eq(&first, &again));
         let other = settings_of(reject).unwrap();
         assert!(!Rc::ptr_eq(&first, &other));
-        assert_eq!(other.unmatched_images, settings::UnmatchedImages::Reject);
+        assert_eq!(
+            other.unmatched_images,
+            deploy::settings::UnmatchedImages::Reject
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::host::{SigstoreHost, VerificationRequest};
+use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
 
 type Answer = Box<dyn Fn(&VerificationRequest<'_>) -> Result<String, String>>;
 
@@ -69,7 +69,7 @@ impl SigstoreHost for FakeHost {
     fn verify(&self, request: &VerificationRequest<'_>) -> Result<String, String> {
         self.calls
             .borrow_mut()
-            .push(format!("{} {}", request.image, request.check.operation()));
+            .push(format!("{} {}", request.image, operation(&request.check)));
         (self.answer)(request)
     }
 
@@ -98,5 +98,16 @@ impl SigstoreHost for FakeHost {
             Some(Err(e)) => Err(e.clone()),
             None => Ok(None),
         }
+    }
+}
+
+/// The name of the host verification, for test records.
+fn operation(check: &SignerCheck<'_>) -> &'static str {
+    match check {
+        SignerCheck::PubKeys(_) => "pubKeys",
+        SignerCheck::Keyless(_) => "keyless",
+        SignerCheck::KeylessPrefix(_) => "keylessPrefix",
+        SignerCheck::GithubActions { .. } => "githubActions",
+        SignerCheck::Certificate { .. } => "certificate",
     }
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
-use verify_image_signatures::settings::settings_keys;
-use verify_image_signatures::workload::WORKLOAD_KINDS;
+use verify_image_signatures::settings_keys;
+use verify_image_signatures::WORKLOAD_KINDS;
 
 /// (API group, resource) pairs the policy must be registered for.
 fn resources() -> BTreeSet<(&'static str, &'static str)> {

@@ -21,11 +21,10 @@ use k8s_openapi::api::core::v1::{
 use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use verify_image_signatures::evaluate::{admit, Decision};
-use verify_image_signatures::host::{SigstoreHost, VerificationRequest};
-use verify_image_signatures::image_ref::ImageRef;
-use verify_image_signatures::settings::Settings;
-use verify_image_signatures::workload::{image_fields, pod_spec_path, WORKLOAD_KINDS};
+use verify_image_signatures::{
+    admit, image_fields, pod_spec_path, Decision, ImageRef, Settings, SigstoreHost,
+    VerificationRequest, WORKLOAD_KINDS,
+};
 
 const KEY: &str = include_str!("../test_data/pem/p256.pub.pem");
 

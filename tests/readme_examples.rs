@@ -4,7 +4,7 @@
 //! after it. An example of any other shape fails the test, so none is skipped silently.
 
 use serde_json::Value;
-use verify_image_signatures::settings::Settings;
+use verify_image_signatures::Settings;
 
 /// The fenced blocks of `language`, each with the text after it (up to the next block's end).
 fn blocks(markdown: &str, language: &str) -> Vec<(String, String)> {

@@ -4,8 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use verify_image_signatures::image_pattern::{ImagePattern, ImageSpellings};
-use verify_image_signatures::image_ref::ImageRef;
+use verify_image_signatures::{ImagePattern, ImageRef, ImageSpellings};
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

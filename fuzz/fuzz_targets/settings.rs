@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use verify_image_signatures::settings::Settings;
+use verify_image_signatures::Settings;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(document) = serde_json::from_slice::<Value>(data) else {

@@ -7,9 +7,7 @@
 use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
-use verify_image_signatures::evaluate::{admit, Decision};
-use verify_image_signatures::host::{SigstoreHost, VerificationRequest};
-use verify_image_signatures::settings::Settings;
+use verify_image_signatures::{admit, Decision, Settings, SigstoreHost, VerificationRequest};
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const KEY: &str = include_str!("../../test_data/pem/p256.pub.pem");

@@ -1,0 +1,51 @@
+//! `pubKeys`: the image must be signed by every listed public key (or `minimumMatches` of them).
+
+use serde_json::Value;
+
+use super::{SignerKind, ValueSigner};
+use crate::deploy::pem_material::decode_public_key;
+use crate::deploy::strict_fields::{list, string, SettingsErrors};
+use crate::host::SignerCheck;
+
+#[derive(Debug, Clone)]
+pub struct PubKeys {
+    keys: Vec<String>,
+}
+
+impl ValueSigner for PubKeys {
+    const KEY: &'static str = "pubKeys";
+    const INNER_KEYS: &'static [&'static str] = &[];
+
+    fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
+        let keys = list(value, path, errors, |v, p, e| {
+            let pem = string(v, p, e)?;
+            match decode_public_key(&pem) {
+                Ok(_) => Some(pem),
+                Err(problem) => {
+                    e.add(p, problem);
+                    None
+                }
+            }
+        })?;
+        Some(PubKeys { keys })
+    }
+}
+
+impl SignerKind for PubKeys {
+    fn key(&self) -> &'static str {
+        Self::KEY
+    }
+
+    fn checks(&self) -> Vec<SignerCheck<'_>> {
+        vec![SignerCheck::PubKeys(&self.keys)]
+    }
+
+    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+        Some(
+            self.keys
+                .iter()
+                .map(|key| SignerCheck::PubKeys(std::slice::from_ref(key)))
+                .collect(),
+        )
+    }
+}
