@@ -7,9 +7,7 @@ use serde_json::Value;
 
 use crate::deploy::custom_resources::{self, CustomResource, CUSTOM_RESOURCES_KEY};
 use crate::deploy::image_pattern::{ImagePattern, SkipPattern};
-use crate::deploy::signers::{
-    one_signature_satisfies_both, pem_certificate, signer_rule_keys, Signer,
-};
+use crate::deploy::signers::{pem_certificate, signer_rule_keys, Signer};
 use crate::deploy::strict_fields::{
     self, boolean, child, item, string, string_map, Fields, SettingsErrors,
 };
@@ -517,7 +515,7 @@ fn check_minimum_matches(minimum: usize, signer: &Signer, path: &str, errors: &m
             for (later, check) in signers.iter().enumerate() {
                 if let Some(earlier) = signers[..later]
                     .iter()
-                    .position(|other| one_signature_satisfies_both(other, check))
+                    .position(|other| signer.one_signature_satisfies_both(other, check))
                 {
                     errors.add(
                         format!("{}[{later}]", child(path, kind)),

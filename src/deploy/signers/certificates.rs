@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{FollowUp, Registration, SignerKind};
 use x509_cert::Certificate;
 
-use crate::deploy::pem_material::decode_certificate;
+use crate::deploy::pem_material::{decode_certificate, same_public_key};
 use crate::deploy::strict_fields::{boolean, item, list, string, Fields, SettingsErrors};
 use crate::host::SignerCheck;
 
@@ -77,6 +77,17 @@ impl SignerKind for Certificates {
     /// Already one host call per certificate.
     fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
         Some(self.checks())
+    }
+
+    /// Certificates for the same key.
+    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+        match (a, b) {
+            (
+                SignerCheck::Certificate { certificate: a, .. },
+                SignerCheck::Certificate { certificate: b, .. },
+            ) => same_public_key(a, b),
+            _ => false,
+        }
     }
 
     /// Hosts let the annotations sit on a layer the certificate never signed, and accept a

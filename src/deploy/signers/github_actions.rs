@@ -48,6 +48,11 @@ impl SignerKind for GithubActions {
         Self::KEY
     }
 
+    /// One signer per rule (`each_signer` is `None`), so never two in a quorum.
+    fn one_signature_satisfies_both(&self, _a: &SignerCheck<'_>, _b: &SignerCheck<'_>) -> bool {
+        false
+    }
+
     fn checks(&self) -> Vec<SignerCheck<'_>> {
         vec![SignerCheck::GithubActions {
             owner: &self.owner,

@@ -49,6 +49,14 @@ impl SignerKind for Keyless {
         )
     }
 
+    /// The same issuer and subject.
+    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+        match (a, b) {
+            (SignerCheck::Keyless(a), SignerCheck::Keyless(b)) => a.iter().any(|a| b.contains(a)),
+            _ => false,
+        }
+    }
+
     fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
         match *check {
             SignerCheck::Keyless(identities) => Some(FollowUp::KeylessSigners(

@@ -51,6 +51,20 @@ impl SignerKind for KeylessPrefix {
         )
     }
 
+    /// The same issuer, and URL prefixes one of which contains the other.
+    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+        match (a, b) {
+            (SignerCheck::KeylessPrefix(a), SignerCheck::KeylessPrefix(b)) => a.iter().any(|a| {
+                b.iter().any(|b| {
+                    a.issuer == b.issuer
+                        && (a.url_prefix.starts_with(&b.url_prefix)
+                            || b.url_prefix.starts_with(&a.url_prefix))
+                })
+            }),
+            _ => false,
+        }
+    }
+
     fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
         match *check {
             SignerCheck::KeylessPrefix(identities) => Some(FollowUp::KeylessSigners(

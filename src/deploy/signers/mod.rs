@@ -1,7 +1,11 @@
 //! The signer kinds a rule can demand. Each kind is one type implementing [`SignerKind`]: it
 //! reads its own settings, names the host checks that prove it, what the policy must ask the
-//! host on top, and any deploy-time trust checks. [`SIGNER_KINDS`] registers them; nothing else in the
-//! policy knows which kinds exist.
+//! host on top, when two of its signers are one, and any deploy-time trust checks.
+//! [`SIGNER_KINDS`] registers them, and settings reading, the key lists and the metadata tests
+//! go through that table; the rest of the policy holds a [`Signer`] and never names a kind.
+//! What a kind asks the host is a [`SignerCheck`]: the closed set of the host's verification
+//! calls, matched without a wildcard where it is sent (`host.rs`), so a new call does not
+//! compile until the host seam sends it.
 
 pub(crate) mod certificate_identity;
 mod certificates;
@@ -36,6 +40,11 @@ pub trait SignerKind: fmt::Debug {
     fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
         None
     }
+
+    /// Whether one signature could pass both `a` and `b`, two of this kind's
+    /// [`each_signer`](SignerKind::each_signer) checks: a quorum that counted both would count
+    /// one signer twice. No default: a kind that lists signers must say when two are one.
+    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool;
 
     /// What the policy must still ask once the host answers "trusted" to `check`, for the
     /// kinds whose signatures hosts do not fully verify (see `signature_manifest`).
@@ -206,30 +215,9 @@ impl Signer {
     pub fn check_at_deploy(&self, rule_path: &str, errors: &mut SettingsErrors) {
         self.0.check_at_deploy(rule_path, errors);
     }
-}
 
-/// Whether one signature could pass both single-signer checks: the same key (however its PEM
-/// is wrapped), the same keyless identity, URL prefixes one of which contains the other under
-/// the same issuer, or certificates for the same key.
-pub fn one_signature_satisfies_both(a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
-    use crate::deploy::pem_material::same_public_key;
-    match (a, b) {
-        (SignerCheck::PubKeys(a), SignerCheck::PubKeys(b)) => {
-            a.iter().any(|a| b.iter().any(|b| same_public_key(a, b)))
-        }
-        (SignerCheck::Keyless(a), SignerCheck::Keyless(b)) => a.iter().any(|a| b.contains(a)),
-        (SignerCheck::KeylessPrefix(a), SignerCheck::KeylessPrefix(b)) => a.iter().any(|a| {
-            b.iter().any(|b| {
-                a.issuer == b.issuer
-                    && (a.url_prefix.starts_with(&b.url_prefix)
-                        || b.url_prefix.starts_with(&a.url_prefix))
-            })
-        }),
-        (
-            SignerCheck::Certificate { certificate: a, .. },
-            SignerCheck::Certificate { certificate: b, .. },
-        ) => same_public_key(a, b),
-        _ => false,
+    pub fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+        self.0.one_signature_satisfies_both(a, b)
     }
 }
 

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{SignerKind, ValueSigner};
-use crate::deploy::pem_material::decode_public_key;
+use crate::deploy::pem_material::{decode_public_key, same_public_key};
 use crate::deploy::strict_fields::{list, string, SettingsErrors};
 use crate::host::SignerCheck;
 
@@ -47,5 +47,15 @@ impl SignerKind for PubKeys {
                 .map(|key| SignerCheck::PubKeys(std::slice::from_ref(key)))
                 .collect(),
         )
+    }
+
+    /// The same key, however its PEM is wrapped.
+    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+        match (a, b) {
+            (SignerCheck::PubKeys(a), SignerCheck::PubKeys(b)) => {
+                a.iter().any(|a| b.iter().any(|b| same_public_key(a, b)))
+            }
+            _ => false,
+        }
     }
 }
