@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::deploy::custom_resources::{self, CustomResource, CUSTOM_RESOURCES_KEY};
 use crate::deploy::image_pattern::{ImagePattern, SkipPattern};
-use crate::deploy::signers::{pem_certificate, signer_rule_keys, Signer};
+use crate::deploy::signers::{pem_certificate, signer_rule_keys, Signer, SIGNER_KINDS};
 use crate::deploy::strict_fields::{
     self, boolean, child, item, string, string_map, Fields, SettingsErrors,
 };
@@ -22,13 +22,6 @@ pub const ALLOWED_REGISTRIES_KEY: &str = "allowedRegistries";
 /// Written by the Kubewarden UI's form (questions-ui.yml, and the established policy's) to
 /// remember which signer kind it shows: accepted when it names one, and otherwise ignored.
 pub const UI_SIGNER_KIND_KEY: &str = "rule";
-const UI_SIGNER_KINDS: [&str; 5] = [
-    "PublicKey",
-    "Keyless",
-    "KeylessPrefix",
-    "GithubAction",
-    "Certificate",
-];
 
 /// What happens to an image no rule covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,12 +281,13 @@ impl Settings {
         };
         if let Some(kind) = top.take(UI_SIGNER_KIND_KEY) {
             if let Some(kind) = string(kind, UI_SIGNER_KIND_KEY, errors) {
-                if !UI_SIGNER_KINDS.contains(&kind.as_str()) {
+                let form_names: Vec<&str> = SIGNER_KINDS.iter().map(|k| k.form_name).collect();
+                if !form_names.contains(&kind.as_str()) {
                     errors.add(
                         UI_SIGNER_KIND_KEY,
                         format!(
                             "{kind:?} is not a signer kind of the settings form (one of {}); the key only records the form's choice",
-                            UI_SIGNER_KINDS.join(", ")
+                            form_names.join(", ")
                         ),
                     );
                 }

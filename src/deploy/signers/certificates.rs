@@ -24,6 +24,7 @@ impl Certificates {
     pub const REKOR_KEY: &'static str = "requireRekorBundle";
     pub const REGISTRATION: Registration = Registration {
         key: Self::KEY,
+        form_name: "Certificate",
         inner_keys: &[],
         companion_keys: &[Self::CHAIN_KEY, Self::REKOR_KEY],
         read: Self::read,

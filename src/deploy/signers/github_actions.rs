@@ -16,6 +16,7 @@ pub struct GithubActions {
 
 impl ValueSigner for GithubActions {
     const KEY: &'static str = "githubActions";
+    const FORM_NAME: &'static str = "GithubAction";
     const INNER_KEYS: &'static [&'static str] = &["owner", "repo"];
 
     fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {

@@ -14,6 +14,7 @@ pub struct Keyless {
 
 impl ValueSigner for Keyless {
     const KEY: &'static str = "keyless";
+    const FORM_NAME: &'static str = "Keyless";
     const INNER_KEYS: &'static [&'static str] = &["issuer", "subject"];
 
     fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {

@@ -15,6 +15,7 @@ pub struct KeylessPrefix {
 
 impl ValueSigner for KeylessPrefix {
     const KEY: &'static str = "keylessPrefix";
+    const FORM_NAME: &'static str = "KeylessPrefix";
     /// `url_prefix`, the established policy's spelling, is accepted too but not advertised.
     const INNER_KEYS: &'static [&'static str] = &["issuer", "urlPrefix"];
 

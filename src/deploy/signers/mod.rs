@@ -81,6 +81,8 @@ pub enum FollowUp<'a> {
 /// beside it, and its reader (which takes its key and companions from the rule).
 pub struct Registration {
     pub key: &'static str,
+    /// How the Kubewarden UI's settings form names the kind in the top-level `rule` key.
+    pub form_name: &'static str,
     pub companion_keys: &'static [&'static str],
     /// The keys inside the kind's value (its identities' fields), for forms and docs.
     pub inner_keys: &'static [&'static str],
@@ -99,6 +101,8 @@ pub const SIGNER_KINDS: [Registration; 5] = [
 /// A kind whose settings are the one value under its key, with no companion keys.
 pub trait ValueSigner: SignerKind + Sized + 'static {
     const KEY: &'static str;
+    /// How the Kubewarden UI's settings form names the kind (see [`Registration::form_name`]).
+    const FORM_NAME: &'static str;
     /// The keys inside the value (its identities' fields).
     const INNER_KEYS: &'static [&'static str];
 
@@ -109,6 +113,7 @@ pub trait ValueSigner: SignerKind + Sized + 'static {
 const fn value_signer<T: ValueSigner>() -> Registration {
     Registration {
         key: T::KEY,
+        form_name: T::FORM_NAME,
         companion_keys: &[],
         inner_keys: T::INNER_KEYS,
         read: read_value::<T>,

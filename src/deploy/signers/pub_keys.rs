@@ -14,6 +14,7 @@ pub struct PubKeys {
 
 impl ValueSigner for PubKeys {
     const KEY: &'static str = "pubKeys";
+    const FORM_NAME: &'static str = "PublicKey";
     const INNER_KEYS: &'static [&'static str] = &[];
 
     fn parse(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<Self> {
