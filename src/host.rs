@@ -38,7 +38,7 @@ pub enum SignerCheck<'a> {
 /// the same signature?
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerificationRequest<'a> {
-    /// The normalised reference (`registry/repository[:tag][@digest]`).
+    /// The pulled reference (`registry/repository[:tag][@digest]`), never a coverage spelling.
     pub image: &'a str,
     pub check: SignerCheck<'a>,
     pub annotations: Option<&'a BTreeMap<String, String>>,

@@ -17,7 +17,7 @@ mod workload_kinds;
 
 // What the integration tests, the fuzz targets and the benchmarks need; everything else is
 // private, so the compiler reports what nothing uses.
-pub use deploy::image_pattern::{ImagePattern, ImageSpellings};
+pub use deploy::image_pattern::{CoverageSpellings, ImagePattern};
 pub use deploy::settings::{settings_keys, Settings};
 pub use host::{SigstoreHost, VerificationRequest};
 pub use reference::ImageRef;

@@ -334,7 +334,7 @@ proptest! {
             }
             let old = old.as_str().expect("only strings change");
             let image = ImageRef::parse(old).expect("only valid references are pinned");
-            let digest = &answered[&image.normalised()];
+            let digest = &answered[&image.pulled()];
             let pinned = image.pinned_to(digest);
             prop_assert_eq!(new.as_str(), Some(pinned.as_str()), "at {}", pointer);
         }
@@ -343,10 +343,10 @@ proptest! {
     #[test]
     fn normalising_is_idempotent(written in image()) {
         if let Ok(image) = ImageRef::parse(&written) {
-            let normalised = ImageRef::parse(&image.normalised()).expect("normalised parses");
-            prop_assert_eq!(normalised.normalised(), image.normalised());
-            let canonical = ImageRef::parse(&image.canonical()).expect("canonical parses");
-            prop_assert_eq!(canonical.canonical(), image.canonical());
+            let normalised = ImageRef::parse(&image.pulled()).expect("normalised parses");
+            prop_assert_eq!(normalised.pulled(), image.pulled());
+            let canonical = ImageRef::parse(&image.coverage_reference()).expect("canonical parses");
+            prop_assert_eq!(canonical.coverage_reference(), image.coverage_reference());
         }
     }
 }

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use verify_image_signatures::{ImagePattern, ImageRef, ImageSpellings};
+use verify_image_signatures::{ImagePattern, ImageRef, CoverageSpellings};
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -17,20 +17,20 @@ fuzz_target!(|data: &[u8]| {
     let Ok(image) = ImageRef::parse(written) else {
         return;
     };
-    let normalised = image.normalised();
+    let normalised = image.pulled();
     let again = ImageRef::parse(&normalised).expect("a normalised reference parses");
-    assert_eq!(again.normalised(), normalised);
-    let canonical = ImageRef::parse(&image.canonical()).expect("a canonical reference parses");
-    assert_eq!(canonical.canonical(), image.canonical());
-    assert_eq!(again.canonical_name(), image.canonical_name());
+    assert_eq!(again.pulled(), normalised);
+    let canonical = ImageRef::parse(&image.coverage_reference()).expect("a canonical reference parses");
+    assert_eq!(canonical.coverage_reference(), image.coverage_reference());
+    assert_eq!(again.coverage_repository(), image.coverage_repository());
 
     let pinned = ImageRef::parse(&image.pinned_to(DIGEST)).expect("a pinned reference parses");
     assert_eq!(pinned.digest(), Some(DIGEST));
-    assert_eq!(pinned.canonical_name(), image.canonical_name());
+    assert_eq!(pinned.coverage_repository(), image.coverage_repository());
 
     if let Ok(pattern) = ImagePattern::parse(pattern) {
-        let as_written = pattern.covers(&ImageSpellings::of(&image));
-        let as_normalised = pattern.covers(&ImageSpellings::of(&again));
+        let as_written = pattern.covers(&CoverageSpellings::of(&image));
+        let as_normalised = pattern.covers(&CoverageSpellings::of(&again));
         assert_eq!(as_written, as_normalised, "{written:?} vs {normalised:?}");
     }
 });

@@ -5,14 +5,14 @@
 
 use wildmatch::WildMatch;
 
-use crate::reference::{canonical_registry, split_registry, ImageRef};
+use crate::reference::{coverage_registry, split_registry, ImageRef};
 
 const DOCKER_HUB: &str = "docker.io";
 
 /// A rule's image glob: `*` matches any run of characters including `/`, `?` exactly one.
 #[derive(Debug, Clone)]
 pub struct ImagePattern {
-    /// The pattern as written and in its canonical forms, matched against whole references.
+    /// The pattern as written and in its coverage spellings, matched against whole references.
     whole: Vec<WildMatch>,
     /// The same, split into repository and tag or digest.
     split: Vec<SplitPattern>,
@@ -42,22 +42,22 @@ impl ImagePattern {
 
     fn new(pattern: &str) -> Self {
         let mut forms = vec![pattern.to_string()];
-        forms.extend(canonical_patterns(pattern));
+        forms.extend(coverage_patterns(pattern));
         ImagePattern {
             whole: forms.iter().map(|form| WildMatch::new(form)).collect(),
             split: forms.iter().map(|form| split(form)).collect(),
         }
     }
 
-    /// Whether the rule applies. The pattern, as written or canonical, covers an image when it
-    /// matches the whole reference (as written, normalised or canonical), or when its
+    /// Whether the rule applies. The pattern, as written or in coverage spelling, covers an image
+    /// when it matches the whole reference (as written, pulled or in coverage spelling), or when its
     /// repository part matches the image's repository and:
     /// - it names no tag or digest (a repository covers all its tags and digests);
     /// - it names a tag that matches the image's, or the image has a digest (the runtime then
     ///   ignores the tag) or no tag at all;
     /// - it names a digest that matches the image's, or the image has none (its tag may point
     ///   there).
-    pub fn covers(&self, image: &ImageSpellings<'_>) -> bool {
+    pub fn covers(&self, image: &CoverageSpellings<'_>) -> bool {
         if self
             .whole
             .iter()
@@ -77,36 +77,36 @@ impl ImagePattern {
 
 /// The strings an image is matched by, worked out once per image however many rules and skip
 /// patterns look at it.
-pub struct ImageSpellings<'a> {
+pub struct CoverageSpellings<'a> {
     image: &'a ImageRef,
-    /// The whole reference as written, normalised and canonical.
+    /// The whole reference as written, pulled, and in coverage spelling.
     references: [String; 3],
-    /// `registry/repository`, canonical and normalised.
+    /// `registry/repository`, in coverage spelling and pulled.
     names: [String; 2],
 }
 
-impl<'a> ImageSpellings<'a> {
+impl<'a> CoverageSpellings<'a> {
     pub fn of(image: &'a ImageRef) -> Self {
-        let canonical_name = image.canonical_name();
-        ImageSpellings {
+        let coverage_repository = image.coverage_repository();
+        CoverageSpellings {
             references: [
                 image.written().to_string(),
-                image.normalised(),
-                image.with_tag_and_digest(canonical_name.clone()),
+                image.pulled(),
+                image.with_tag_and_digest(coverage_repository.clone()),
             ],
-            names: [canonical_name, image.repository_name()],
+            names: [coverage_repository, image.pulled_repository()],
             image,
         }
     }
 
-    fn canonical(&self) -> &str {
+    fn coverage_reference(&self) -> &str {
         &self.references[2]
     }
 }
 
 /// A `skipImages` glob: images it matches are neither verified nor pinned. An exclusion weakens
-/// the policy, so it must be written in canonical form and is matched against the canonical
-/// reference only: every spelling of what it names is skipped, and nothing else.
+/// the policy, so it must be written in coverage spelling and is matched against the coverage
+/// spelling only: every spelling of what it names is skipped, and nothing else.
 #[derive(Debug, Clone)]
 pub struct SkipPattern {
     glob: WildMatch,
@@ -115,13 +115,13 @@ pub struct SkipPattern {
 impl SkipPattern {
     pub fn parse(pattern: &str) -> Result<Self, String> {
         check_can_match(pattern)?;
-        let canonical = canonical_patterns(pattern);
-        let written_canonically =
-            split_registry(pattern).is_some() && canonical.iter().any(|form| form == pattern);
-        if !written_canonically {
+        let coverage = coverage_patterns(pattern);
+        let written_in_coverage_spelling =
+            split_registry(pattern).is_some() && coverage.iter().any(|form| form == pattern);
+        if !written_in_coverage_spelling {
             return Err(format!(
                 "{pattern:?} is not written fully normalised; a skip pattern must name the registry and repository exactly as the runtime resolves them, so it skips only what it says: write {:?}",
-                canonical[0]
+                coverage[0]
             ));
         }
         Ok(SkipPattern {
@@ -129,8 +129,8 @@ impl SkipPattern {
         })
     }
 
-    pub fn skips(&self, image: &ImageSpellings<'_>) -> bool {
-        self.glob.matches(image.canonical())
+    pub fn skips(&self, image: &CoverageSpellings<'_>) -> bool {
+        self.glob.matches(image.coverage_reference())
     }
 }
 
@@ -168,13 +168,13 @@ fn split(pattern: &str) -> SplitPattern {
     }
 }
 
-/// Applies the runtime's normalisation and the canonical registry spelling to a glob: a
+/// Applies the runtime's normalisation and the coverage spelling of registries to a glob: a
 /// pattern without a registry host means Docker Hub, a single-component Docker Hub path lives
 /// under `library/`, registry aliases become one name. A glob in a single Docker Hub component
 /// may span several (`docker.io/*` covers `docker.io/bitnami/redis`), so it gets both forms.
-pub fn canonical_patterns(pattern: &str) -> Vec<String> {
+pub fn coverage_patterns(pattern: &str) -> Vec<String> {
     let (registry, rest) = match split_registry(pattern) {
-        Some((registry, rest)) => (canonical_registry(registry), rest),
+        Some((registry, rest)) => (coverage_registry(registry), rest),
         None => (DOCKER_HUB.to_string(), pattern),
     };
     if registry != DOCKER_HUB || rest.contains('/') {
@@ -292,7 +292,7 @@ mod tests {
     #[case("localhost:5000/*", "localhost:5000/*")]
     #[case("*", "docker.io/library/*")]
     fn canonicalises_patterns_like_references(#[case] pattern: &str, #[case] expected: &str) {
-        assert_eq!(canonical_patterns(pattern)[0], expected);
+        assert_eq!(coverage_patterns(pattern)[0], expected);
     }
 
     #[rstest]
@@ -350,7 +350,7 @@ mod tests {
     fn covers(#[case] pattern: &str, #[case] image: &str, #[case] expected: bool) {
         let image = ImageRef::parse(image).unwrap();
         assert_eq!(
-            ImagePattern::new(pattern).covers(&ImageSpellings::of(&image)),
+            ImagePattern::new(pattern).covers(&CoverageSpellings::of(&image)),
             expected,
             "{pattern} vs {image:?}"
         );
@@ -428,7 +428,7 @@ mod tests {
         assert_eq!(
             SkipPattern::parse(pattern)
                 .unwrap()
-                .skips(&ImageSpellings::of(&image)),
+                .skips(&CoverageSpellings::of(&image)),
             skipped,
             "{pattern} vs {image:?}"
         );

@@ -1,10 +1,13 @@
-//! Container image references as the container runtime understands them: parsed with the
-//! distribution reference grammar (oci-spec) and normalised (`nginx` is
-//! `docker.io/library/nginx:latest`), so that rules and host calls see what the kubelet will pull.
-
-use std::fmt;
+//! Container image references, in two forms that must not be confused. The *pulled*
+//! reference is what the container runtime will fetch (`nginx` is
+//! `docker.io/library/nginx:latest`, parsed with the distribution reference grammar): the host is
+//! asked about it and nothing else. The *coverage* spelling folds the names under which the
+//! runtime reaches one registry (`INDEX.DOCKER.IO`, `registry-1.docker.io`, `ghcr.io:443`,
+//! `127.0.0.1`) into one, and is used only to decide whether a rule covers an image.
 
 mod grammar;
+
+use std::fmt;
 
 use grammar::ParsedReference;
 
@@ -12,7 +15,8 @@ const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_LEGACY: &str = "index.docker.io";
 const DOCKER_HUB_OFFICIAL_NAMESPACE: &str = "library";
 
-/// An image reference from a workload, kept both as written and in normalised form.
+/// An image reference from a workload: as written, and the parts of the reference the runtime
+/// pulls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
     written: String,
@@ -95,31 +99,32 @@ impl ImageRef {
         self.tag.as_deref()
     }
 
-    /// `registry/repository` with the registry in its canonical spelling (see
-    /// [`canonical_registry`]): every name under which the runtime reaches this repository
+    /// `registry/repository` in its coverage spelling (see
+    /// [`coverage_registry`]): every name under which the runtime reaches this repository
     /// gives the same string, so rules cannot be escaped by spelling the registry differently.
-    pub fn canonical_name(&self) -> String {
-        canonical_name(&self.registry, &self.repository)
+    pub fn coverage_repository(&self) -> String {
+        coverage_repository(&self.registry, &self.repository)
     }
 
-    /// [`ImageRef::canonical_name`] with the tag and digest, as written in `normalised`.
-    pub fn canonical(&self) -> String {
-        self.with_tag_and_digest(self.canonical_name())
+    /// [`ImageRef::coverage_repository`] with the tag and digest of the pulled reference.
+    pub fn coverage_reference(&self) -> String {
+        self.with_tag_and_digest(self.coverage_repository())
     }
 
-    /// The registry in its canonical spelling (see [`canonical_registry`]).
-    pub fn canonical_registry(&self) -> String {
-        canonical_registry(&self.registry)
+    /// The registry in its coverage spelling (see [`coverage_registry`]).
+    pub fn coverage_registry(&self) -> String {
+        coverage_registry(&self.registry)
     }
 
-    /// `registry/repository`: where the image and its signatures live.
-    pub fn repository_name(&self) -> String {
+    /// The pulled `registry/repository`: where the image and its signatures live.
+    pub fn pulled_repository(&self) -> String {
         concatenated(&[&self.registry, "/", &self.repository])
     }
 
-    /// `registry/repository[:tag][@digest]`, the form handed to the host for verification.
-    pub fn normalised(&self) -> String {
-        self.with_tag_and_digest(self.repository_name())
+    /// The pulled reference, `registry/repository[:tag][@digest]`: what the runtime fetches and
+    /// the host is asked about.
+    pub fn pulled(&self) -> String {
+        self.with_tag_and_digest(self.pulled_repository())
     }
 
     /// `name[:tag][@digest]`.
@@ -153,8 +158,9 @@ pub(crate) fn concatenated(parts: &[&str]) -> String {
     joined
 }
 
-/// Lower-cases a registry host and folds Docker Hub's legacy name into its canonical one.
-pub fn normalise_registry(registry: &str) -> String {
+/// The registry of the pulled reference: lower case, with Docker Hub's legacy name folded into
+/// `docker.io`, as the distribution grammar does.
+fn normalise_registry(registry: &str) -> String {
     let lower = registry.to_ascii_lowercase();
     if lower == DOCKER_HUB_LEGACY {
         DOCKER_HUB.to_string()
@@ -176,11 +182,11 @@ const DOCKER_HUB_ALIASES: [&str; 3] = [
 /// the same local registry.
 const LOOPBACK_NAMES: [&str; 2] = ["127.0.0.1", "[::1]"];
 
-/// One spelling for each registry the runtime reaches under several: lower case (hosts are DNS
+/// The coverage spelling of a registry: one spelling for each registry the runtime reaches under several: lower case (hosts are DNS
 /// names), without the default HTTPS port (`ghcr.io:443` is `ghcr.io`), Docker Hub's aliases
 /// folded into `docker.io`, loopback addresses into `localhost`. Used to decide coverage only:
 /// the host is always asked about the registry the runtime will contact.
-pub fn canonical_registry(registry: &str) -> String {
+pub fn coverage_registry(registry: &str) -> String {
     let lower = registry.to_ascii_lowercase();
     let (host, port) = match lower.rsplit_once(':') {
         Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
@@ -204,10 +210,10 @@ pub fn canonical_registry(registry: &str) -> String {
     }
 }
 
-/// `registry/repository` in canonical spelling; Docker Hub paths of one component live under
+/// `registry/repository` in coverage spelling; Docker Hub paths of one component live under
 /// `library/` whichever alias named the registry.
-pub fn canonical_name(registry: &str, repository: &str) -> String {
-    let registry = canonical_registry(registry);
+pub fn coverage_repository(registry: &str, repository: &str) -> String {
+    let registry = coverage_registry(registry);
     if registry == DOCKER_HUB && !repository.contains('/') {
         concatenated(&[
             DOCKER_HUB,
@@ -321,7 +327,7 @@ mod tests {
     #[case("xn--n3h.com/myimage:1", "xn--n3h.com/myimage:1")]
     fn normalises_like_the_runtime(#[case] written: &str, #[case] expected: &str) {
         let image = ImageRef::parse(written).expect("valid reference");
-        assert_eq!(image.normalised(), expected);
+        assert_eq!(image.pulled(), expected);
         assert_eq!(image.written(), written);
     }
 
@@ -354,16 +360,16 @@ mod tests {
         assert!(err.reason.contains("once normalised"), "{}", err.reason);
         let longest = "a".repeat(grammar::NAME_MAX - "docker.io/library/".len());
         let image = ImageRef::parse(&longest).expect("255 characters once normalised");
-        assert!(ImageRef::parse(&image.normalised()).is_ok());
+        assert!(ImageRef::parse(&image.pulled()).is_ok());
     }
 
     #[test]
     fn keeps_tag_and_digest_apart() {
         let image = ImageRef::parse(&format!("host:5000/app:v1@{D}")).unwrap();
         assert_eq!(image.digest(), Some(D));
-        assert_eq!(image.normalised(), format!("host:5000/app:v1@{D}"));
+        assert_eq!(image.pulled(), format!("host:5000/app:v1@{D}"));
         let untagged = ImageRef::parse(&format!("host:5000/app@{D}")).unwrap();
-        assert_eq!(untagged.normalised(), format!("host:5000/app@{D}"));
+        assert_eq!(untagged.pulled(), format!("host:5000/app@{D}"));
     }
 
     #[rstest]
@@ -419,7 +425,7 @@ mod tests {
     #[case("registr:5000", "registr:5000")]
     #[case("[::1]:443", "localhost")]
     fn canonical_registry_names(#[case] registry: &str, #[case] canonical: &str) {
-        assert_eq!(canonical_registry(registry), canonical);
+        assert_eq!(coverage_registry(registry), canonical);
     }
 
     #[rstest]
@@ -438,8 +444,8 @@ mod tests {
            concat!("ghcr.io/acme/app@", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))]
     fn canonical_references(#[case] written: &str, #[case] name: &str, #[case] reference: &str) {
         let image = ImageRef::parse(written).unwrap();
-        assert_eq!(image.canonical_name(), name);
-        assert_eq!(image.canonical(), reference);
+        assert_eq!(image.coverage_repository(), name);
+        assert_eq!(image.coverage_reference(), reference);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub fn rule_label(rule: RuleId, settings: &Settings) -> String {
     format!(
         "{SIGNATURES_KEY}[{}] ({})",
         rule.0,
-        settings.rule(rule).signer.kind()
+        settings.rule(rule).signer.key()
     )
 }
 

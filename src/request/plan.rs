@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::extract::ImageField;
 use super::messages::{self, ImageFailure};
 use super::verify::{VerificationId, VerificationPlan};
-use crate::deploy::image_pattern::ImageSpellings;
+use crate::deploy::image_pattern::CoverageSpellings;
 use crate::deploy::settings::{RuleId, Settings, SignatureRule};
 use crate::reference::ImageRef;
 
@@ -33,17 +33,17 @@ pub(super) struct AdmissionPlan<'a> {
 /// What the settings make of one written image string: its reference, whether it is skipped,
 /// and the verifications of its rules.
 #[derive(Clone)]
-struct ImagePlan {
+struct MatchedImage {
     image: Result<ImageRef, String>,
     skipped: bool,
     refused_registry: Option<String>,
     verifications: Vec<(RuleId, VerificationId)>,
 }
 
-impl ImagePlan {
+impl MatchedImage {
     fn new(written: &str, settings: &Settings, verifications: &mut VerificationPlan) -> Self {
         let image = ImageRef::parse(written).map_err(|e| e.to_string());
-        let spellings = image.as_ref().ok().map(ImageSpellings::of);
+        let spellings = image.as_ref().ok().map(CoverageSpellings::of);
         let skipped = spellings.as_ref().is_some_and(|spellings| {
             settings
                 .skip_images
@@ -57,7 +57,7 @@ impl ImagePlan {
                     .rules_with_ids()
                     .filter(|(_, rule)| rule.image.covers(spellings))
                     .collect();
-                let registry = image.canonical_registry();
+                let registry = image.coverage_registry();
                 if covering.is_empty() || settings.registry_allowed(&registry) {
                     covering
                         .into_iter()
@@ -74,7 +74,7 @@ impl ImagePlan {
             }
             _ => Vec::new(),
         };
-        ImagePlan {
+        MatchedImage {
             image,
             skipped,
             refused_registry,
@@ -88,21 +88,21 @@ impl<'a> AdmissionPlan<'a> {
         let mut verifications = VerificationPlan::default();
         // Pods repeat images (sidecars, one image in many containers): each distinct string is
         // parsed and matched once.
-        let mut planned_images: BTreeMap<&str, ImagePlan> = BTreeMap::new();
+        let mut matched_images: BTreeMap<&str, MatchedImage> = BTreeMap::new();
         let fields = fields
             .iter()
             .map(|field| {
                 let (written, plan) = match field.value.as_str() {
                     Some(s) => {
-                        let plan = planned_images
+                        let plan = matched_images
                             .entry(s)
-                            .or_insert_with(|| ImagePlan::new(s, settings, &mut verifications))
+                            .or_insert_with(|| MatchedImage::new(s, settings, &mut verifications))
                             .clone();
                         (s.to_string(), plan)
                     }
                     None => (
                         field.value.to_string(),
-                        ImagePlan {
+                        MatchedImage {
                             image: Err("image must be a string".to_string()),
                             skipped: false,
                             refused_registry: None,

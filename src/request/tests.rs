@@ -10,7 +10,7 @@ use crate::request::report::IMAGES_AUDIT_KEY;
 use crate::test_host::{FakeHost, DIGEST_A, DIGEST_B};
 
 /// The decision alone, for the tests that check nothing else.
-fn evaluate(
+fn decision_of(
     request: &KubernetesAdmissionRequest,
     settings: &Settings,
     host: &dyn crate::host::SigstoreHost,
@@ -79,7 +79,7 @@ fn changed(before: &Value, after: &Value) -> BTreeMap<String, (Value, Value)> {
 fn pins_every_image_of_every_kind_and_changes_nothing_else(#[case] name: &str, #[case] spec: &str) {
     let request = fixture(name);
     let host = FakeHost::trusting();
-    let Decision::Mutate(mutated) = evaluate(&request, &pub_keys_for("*"), &host) else {
+    let Decision::Mutate(mutated) = decision_of(&request, &pub_keys_for("*"), &host) else {
         panic!("expected a mutation")
     };
     let expected = BTreeMap::from([
@@ -116,7 +116,7 @@ fn pins_every_image_of_every_kind_and_changes_nothing_else(#[case] name: &str, #
 fn the_ephemeralcontainers_subresource_verifies_everything_but_pins_only_ephemeral_containers() {
     let request = fixture("pod_kubectl_debug_ephemeralcontainers.json");
     let host = FakeHost::trusting();
-    let Decision::Mutate(mutated) = evaluate(&request, &pub_keys_for("*"), &host) else {
+    let Decision::Mutate(mutated) = decision_of(&request, &pub_keys_for("*"), &host) else {
         panic!("expected a mutation")
     };
     let pinned: Vec<String> = changed(&request.object, &mutated).into_keys().collect();
@@ -130,7 +130,7 @@ fn the_ephemeralcontainers_subresource_verifies_everything_but_pins_only_ephemer
             Ok(DIGEST_A.into())
         }
     });
-    let Decision::Reject(message) = evaluate(&request, &pub_keys_for("*"), &host) else {
+    let Decision::Reject(message) = decision_of(&request, &pub_keys_for("*"), &host) else {
         panic!("an unverified regular container still rejects")
     };
     assert!(
@@ -153,7 +153,7 @@ fn hands_the_host_the_normalised_image_and_the_rule() {
             .push((r.image.to_string(), r.annotations.cloned()));
         Ok(DIGEST_A.to_string())
     });
-    evaluate(&request, &rules, &host_recording);
+    decision_of(&request, &rules, &host_recording);
     let annotations = BTreeMap::from([("env".to_string(), "prod".to_string())]);
     assert_eq!(
         *seen.borrow(),
@@ -176,7 +176,7 @@ fn verifies_each_image_and_rule_pair_once() {
     ]}));
     let host = FakeHost::trusting();
     assert!(matches!(
-        evaluate(&request, &rules, &host),
+        decision_of(&request, &rules, &host),
         Decision::Mutate(_)
     ));
     assert_eq!(
@@ -206,7 +206,7 @@ fn rejects_listing_every_failing_image_in_a_stable_order() {
             Ok(DIGEST_A.to_string())
         }
     });
-    let Decision::Reject(message) = evaluate(&request, &rules, &host) else {
+    let Decision::Reject(message) = decision_of(&request, &rules, &host) else {
         panic!("expected rejection")
     };
     assert_eq!(
@@ -230,7 +230,7 @@ fn every_matching_rule_must_pass() {
         _ => Ok(DIGEST_A.into()),
     });
     assert_eq!(
-        evaluate(&request, &rules, &host),
+        decision_of(&request, &rules, &host),
         Decision::Reject(
             "Pod shop/web-7d9f-*: 1 image not verified: spec.containers[0].image \"ghcr.io/acme/app:v1\" failed signatures[1] (githubActions): signed by another workflow".into()
         )
@@ -241,7 +241,7 @@ fn every_matching_rule_must_pass() {
 fn accepts_images_no_rule_covers_without_touching_them() {
     let request = fixture("pod_every_image_field.json");
     let host = FakeHost::trusting();
-    let Decision::Mutate(mutated) = evaluate(&request, &pub_keys_for("nginx*"), &host) else {
+    let Decision::Mutate(mutated) = decision_of(&request, &pub_keys_for("nginx*"), &host) else {
         panic!()
     };
     let diff = changed(&request.object, &mutated);
@@ -253,7 +253,7 @@ fn accepts_images_no_rule_covers_without_touching_them() {
 
     let host = FakeHost::trusting();
     assert_eq!(
-        evaluate(&request, &pub_keys_for("quay.io/*"), &host),
+        decision_of(&request, &pub_keys_for("quay.io/*"), &host),
         Decision::Accept
     );
     assert_eq!(host.call_count(), 0);
@@ -270,7 +270,7 @@ fn an_image_pinned_to_the_verified_digest_is_left_alone() {
     let host = FakeHost::trusting();
     let request = pod_with_image(&format!("ghcr.io/acme/app:v1@{DIGEST_A}"));
     assert_eq!(
-        evaluate(&request, &pub_keys_for("*"), &host),
+        decision_of(&request, &pub_keys_for("*"), &host),
         Decision::Accept
     );
     assert_eq!(
@@ -283,7 +283,7 @@ fn an_image_pinned_to_the_verified_digest_is_left_alone() {
 fn an_image_pinned_to_another_digest_is_rejected() {
     let host = FakeHost::trusting();
     let request = pod_with_image(&format!("ghcr.io/acme/app@{DIGEST_B}"));
-    let Decision::Reject(message) = evaluate(&request, &pub_keys_for("*"), &host) else {
+    let Decision::Reject(message) = decision_of(&request, &pub_keys_for("*"), &host) else {
         panic!()
     };
     assert!(
@@ -317,7 +317,7 @@ fn each_digest_policy_pins_keeps_or_requires(
         json!({"digestPolicy": policy, "signatures": [{"image": "*", "pubKeys": [P256_PUB]}]}),
     );
     let host = FakeHost::trusting();
-    let decision = evaluate(&fixture(name), &rules, &host);
+    let decision = decision_of(&fixture(name), &rules, &host);
     let outcome = match &decision {
         Decision::Accept => "accept",
         Decision::Mutate(_) => "mutate",
@@ -337,7 +337,7 @@ fn require_names_every_image_written_without_a_digest_and_the_digest_to_write() 
     );
     let host = FakeHost::trusting();
     let request = fixture("pod_every_image_field.json");
-    let Decision::Reject(message) = evaluate(&request, &rules, &host) else {
+    let Decision::Reject(message) = decision_of(&request, &rules, &host) else {
         panic!("expected a rejection")
     };
     let reason = format!(
@@ -356,10 +356,10 @@ fn require_names_every_image_written_without_a_digest_and_the_digest_to_write() 
         pinned.object["spec"]["containers"][i]["image"] =
             json!(format!("ghcr.io/acme/app:v1@{DIGEST_A}"));
     }
-    assert_eq!(evaluate(&pinned, &rules, &host), Decision::Accept);
+    assert_eq!(decision_of(&pinned, &rules, &host), Decision::Accept);
     // Written with another digest: refused as under every policy.
     pinned.object["spec"]["containers"][1]["image"] = json!(format!("ghcr.io/acme/app@{DIGEST_B}"));
-    let Decision::Reject(message) = evaluate(&pinned, &rules, &host) else {
+    let Decision::Reject(message) = decision_of(&pinned, &rules, &host) else {
         panic!("expected a rejection")
     };
     assert!(
@@ -374,7 +374,7 @@ fn require_names_every_image_written_without_a_digest_and_the_digest_to_write() 
 #[case::empty_digest(Ok(String::new()), "host answered with a malformed digest \"\"")]
 fn fails_closed_on_bad_host_answers(#[case] answer: Result<String, String>, #[case] reason: &str) {
     let host = FakeHost::answering(move |_| answer.clone());
-    let Decision::Reject(message) = evaluate(
+    let Decision::Reject(message) = decision_of(
         &pod_with_image("ghcr.io/acme/app:v1"),
         &pub_keys_for("*"),
         &host,
@@ -394,7 +394,8 @@ fn rules_that_verify_different_digests_reject() {
         crate::host::SignerCheck::PubKeys(_) => Ok(DIGEST_A.into()),
         _ => Ok(DIGEST_B.into()),
     });
-    let Decision::Reject(message) = evaluate(&pod_with_image("ghcr.io/acme/app:v1"), &rules, &host)
+    let Decision::Reject(message) =
+        decision_of(&pod_with_image("ghcr.io/acme/app:v1"), &rules, &host)
     else {
         panic!()
     };
@@ -415,7 +416,8 @@ fn checks_of_one_rule_must_agree_on_the_digest() {
         }
         .to_string())
     });
-    let Decision::Reject(message) = evaluate(&pod_with_image("ghcr.io/acme/app:v1"), &rules, &host)
+    let Decision::Reject(message) =
+        decision_of(&pod_with_image("ghcr.io/acme/app:v1"), &rules, &host)
     else {
         panic!()
     };
@@ -431,7 +433,7 @@ fn checks_of_one_rule_must_agree_on_the_digest() {
 fn rejects_unparseable_references_with_the_field_path(#[case] image: &str, #[case] reason: &str) {
     let host = FakeHost::trusting();
     let Decision::Reject(message) =
-        evaluate(&pod_with_image(image), &pub_keys_for("quay.io/*"), &host)
+        decision_of(&pod_with_image(image), &pub_keys_for("quay.io/*"), &host)
     else {
         panic!()
     };
@@ -446,7 +448,8 @@ fn rejects_unparseable_references_with_the_field_path(#[case] image: &str, #[cas
 fn a_non_string_image_is_rejected() {
     let mut request = pod_with_image("x");
     request.object["spec"]["containers"][0]["image"] = json!(7);
-    let Decision::Reject(message) = evaluate(&request, &pub_keys_for("*"), &FakeHost::trusting())
+    let Decision::Reject(message) =
+        decision_of(&request, &pub_keys_for("*"), &FakeHost::trusting())
     else {
         panic!()
     };
@@ -462,7 +465,7 @@ fn a_non_string_image_is_rejected() {
 fn accepts_what_carries_no_new_images_without_host_calls(#[case] name: &str) {
     let host = FakeHost::trusting();
     assert_eq!(
-        evaluate(&fixture(name), &pub_keys_for("*"), &host),
+        decision_of(&fixture(name), &pub_keys_for("*"), &host),
         Decision::Accept
     );
     assert_eq!(host.call_count(), 0);
@@ -474,13 +477,13 @@ fn connect_and_null_objects_are_accepted() {
     let mut request = fixture("pod_every_image_field.json");
     request.operation = "CONNECT".into();
     assert_eq!(
-        evaluate(&request, &pub_keys_for("*"), &host),
+        decision_of(&request, &pub_keys_for("*"), &host),
         Decision::Accept
     );
     let mut request = fixture("pod_every_image_field.json");
     request.object = Value::Null;
     assert_eq!(
-        evaluate(&request, &pub_keys_for("*"), &host),
+        decision_of(&request, &pub_keys_for("*"), &host),
         Decision::Accept
     );
     assert_eq!(host.call_count(), 0);
@@ -498,7 +501,7 @@ fn docker_hub_spellings_cannot_escape_a_rule() {
         let host = FakeHost::answering(|_| Err("unsigned".into()));
         assert!(
             matches!(
-                evaluate(&pod_with_image(image), &rules, &host),
+                decision_of(&pod_with_image(image), &rules, &host),
                 Decision::Reject(_)
             ),
             "{image} escaped"
@@ -549,7 +552,7 @@ mod host_follow_up {
     }
 
     fn rejection(settings: &Settings, host: &FakeHost) -> String {
-        match evaluate(&pod_with_image(IMAGE), settings, host) {
+        match decision_of(&pod_with_image(IMAGE), settings, host) {
             Decision::Reject(message) => message,
             other => panic!("expected a rejection, got {other:?}"),
         }
@@ -559,7 +562,7 @@ mod host_follow_up {
     fn a_genuine_keyless_signature_is_pinned_after_three_more_host_calls() {
         let host = serving(FakeHost::trusting(), &[alice().0]);
         let Decision::Mutate(mutated) =
-            evaluate(&pod_with_image(IMAGE), &keyless_rule(json!({})), &host)
+            decision_of(&pod_with_image(IMAGE), &keyless_rule(json!({})), &host)
         else {
             panic!("expected the image pinned: {:?}", host.call_log())
         };
@@ -591,7 +594,7 @@ mod host_follow_up {
         let host = serving(FakeHost::trusting(), &[layer]);
         let rules = keyless_rule(json!({"annotations": {"env": "prod"}}));
         assert!(matches!(
-            evaluate(&pod_with_image(IMAGE), &rules, &host),
+            decision_of(&pod_with_image(IMAGE), &rules, &host),
             Decision::Mutate(_)
         ));
         assert_eq!(
@@ -704,7 +707,7 @@ mod host_follow_up {
             &[first_layer, second_layer],
         );
         assert!(matches!(
-            evaluate(&pod_with_image(IMAGE), &keyless_rule(json!({})), &host),
+            decision_of(&pod_with_image(IMAGE), &keyless_rule(json!({})), &host),
             Decision::Mutate(_)
         ));
         assert_eq!(
@@ -746,7 +749,7 @@ mod host_follow_up {
         let (bob, _) = genuine(CertificateSpec::email("bob@example.com"));
         let host = serving(FakeHost::trusting(), &[bob]);
         assert!(matches!(
-            evaluate(&pod_with_image(IMAGE), &keyless_rule(json!({})), &host),
+            decision_of(&pod_with_image(IMAGE), &keyless_rule(json!({})), &host),
             Decision::Mutate(_)
         ));
         assert_eq!(host.call_count(), 1);
@@ -791,7 +794,7 @@ mod host_follow_up {
             ],
         );
         assert!(matches!(
-            evaluate(&pod_with_image(IMAGE), &rules, &both),
+            decision_of(&pod_with_image(IMAGE), &rules, &both),
             Decision::Mutate(_)
         ));
     }
@@ -811,7 +814,7 @@ mod host_follow_up {
         });
         let host = serving(FakeHost::trusting(), &[layer]);
         assert!(matches!(
-            evaluate(&pod_with_image(IMAGE), &rules, &host),
+            decision_of(&pod_with_image(IMAGE), &rules, &host),
             Decision::Mutate(_)
         ));
         assert_eq!(*host.chains_asked.borrow(), [vec![CA_CERT.to_string()]]);
@@ -833,7 +836,7 @@ mod host_follow_up {
         // No classic signatures: the host can only have verified a cosign v3 bundle.
         let host = FakeHost::trusting();
         assert!(matches!(
-            evaluate(&pod_with_image(IMAGE), &keyless_rule(json!({})), &host),
+            decision_of(&pod_with_image(IMAGE), &keyless_rule(json!({})), &host),
             Decision::Mutate(_)
         ));
         assert_eq!(*host.manifest_reads.borrow(), [SIG_MANIFEST]);
@@ -860,7 +863,7 @@ mod host_follow_up {
             .extend(signer.as_object().unwrap().clone());
         // No `.sig` manifest: keyless rules stop after reading it (a v3-only image).
         let host = FakeHost::trusting();
-        evaluate(
+        decision_of(
             &pod_with_image(IMAGE),
             &settings(json!({"signatures": [rule]})),
             &host,
@@ -1003,7 +1006,7 @@ mod unmatched_and_skipped {
         ] {
             assert!(
                 matches!(
-                    evaluate(&pod_with_image(&image), &settings, &host),
+                    decision_of(&pod_with_image(&image), &settings, &host),
                     Decision::Reject(_)
                 ),
                 "{image} escaped the rule"
@@ -1287,7 +1290,7 @@ mod minimum_matches {
     ) {
         let host = host(answers);
         // Two containers share the image: each signer is still asked once.
-        let decision = evaluate(
+        let decision = decision_of(
             &fixture("pod_every_image_field.json"),
             &two_of_three(),
             &host,
@@ -1317,7 +1320,7 @@ mod minimum_matches {
             ref other => panic!("{other:?}"),
         });
         assert!(matches!(
-            evaluate(&fixture("pod_generated_name.json"), &rules, &host),
+            decision_of(&fixture("pod_generated_name.json"), &rules, &host),
             Decision::Mutate(_)
         ));
         assert_eq!(host.call_count(), 1);
@@ -1338,7 +1341,7 @@ mod minimum_matches {
             ref other => panic!("one identity per call, got {other:?}"),
         });
         assert!(matches!(
-            evaluate(&fixture("pod_generated_name.json"), &rules, &host),
+            decision_of(&fixture("pod_generated_name.json"), &rules, &host),
             Decision::Mutate(_)
         ));
         assert_eq!(host.call_count(), 2);
@@ -1410,7 +1413,7 @@ mod custom_resources {
                 Ok(DIGEST_A.into())
             }
         });
-        let decision = evaluate(
+        let decision = decision_of(
             &fixture("rollout_app_and_migrate_images.json"),
             &rollout_settings(json!({})),
             &host,
@@ -1430,7 +1433,7 @@ mod custom_resources {
         #[case] extra: Value,
         #[case] expected: &str,
     ) {
-        let decision = evaluate(
+        let decision = decision_of(
             &fixture("rollout_app_and_migrate_images.json"),
             &rollout_settings(extra),
             &FakeHost::trusting(),
@@ -1461,7 +1464,7 @@ mod custom_resources {
             pub_keys_for("*")
         };
         let host = FakeHost::trusting();
-        assert_eq!(evaluate(&request, &rules, &host), Decision::Accept);
+        assert_eq!(decision_of(&request, &rules, &host), Decision::Accept);
         assert_eq!(host.call_count(), 0);
     }
 
@@ -1470,7 +1473,7 @@ mod custom_resources {
         let mut request = fixture("rollout_app_and_migrate_images.json");
         request.object["spec"]["template"]["spec"]["containers"][0]["image"] =
             json!({"repository": "ghcr.io/acme/app"});
-        let Decision::Reject(message) = evaluate(
+        let Decision::Reject(message) = decision_of(
             &request,
             &rollout_settings(json!({})),
             &FakeHost::trusting(),
@@ -1492,7 +1495,7 @@ fn thousands_of_failing_images_give_a_bounded_rejection() {
     let mut request = pod_with_image("ghcr.io/acme/app:v1");
     request.object["spec"]["containers"] = Value::Array(containers);
     let host = FakeHost::answering(|_| Err("no signature by the key".repeat(200)));
-    let Decision::Reject(message) = evaluate(&request, &pub_keys_for("ghcr.io/*"), &host) else {
+    let Decision::Reject(message) = decision_of(&request, &pub_keys_for("ghcr.io/*"), &host) else {
         panic!("expected a rejection");
     };
     assert!(message.contains("5000 images not verified"), "{message}");
@@ -1523,7 +1526,7 @@ mod allowed_registries {
     fn only_listed_registries_reach_the_host(#[case] image: &str, #[case] asked: bool) {
         let host = FakeHost::trusting();
         let settings = rules(json!({"allowedRegistries": ["ghcr.io", "docker.io"]}));
-        let decision = evaluate(&pod_with_image(image), &settings, &host);
+        let decision = decision_of(&pod_with_image(image), &settings, &host);
         assert_eq!(host.call_count(), usize::from(asked), "{image}");
         if !asked {
             let Decision::Reject(message) = decision else {
@@ -1541,7 +1544,7 @@ mod allowed_registries {
     #[test]
     fn without_the_setting_every_registry_is_asked_about() {
         let host = FakeHost::trusting();
-        evaluate(
+        decision_of(
             &pod_with_image("tarpit.example:5000/app:v1"),
             &rules(json!({})),
             &host,
@@ -1557,7 +1560,7 @@ mod allowed_registries {
             "allowedRegistries": ["ghcr.io"],
         }));
         assert!(matches!(
-            evaluate(&pod_with_image("quay.io/x/y:1"), &settings, &host),
+            decision_of(&pod_with_image("quay.io/x/y:1"), &settings, &host),
             Decision::Accept
         ));
         assert_eq!(host.call_count(), 0);

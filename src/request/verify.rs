@@ -20,7 +20,7 @@ use crate::request::signature_manifest::{
     MAX_CANDIDATES,
 };
 
-/// The outcome of checking one normalised image against one rule.
+/// The outcome of checking one pulled image reference against one rule.
 pub type RuleOutcome = Result<Digest, String>;
 
 /// One planned verification, by its place in the plan.
@@ -31,12 +31,12 @@ pub struct VerificationId(usize);
 #[derive(Debug, PartialEq, Eq)]
 struct PlannedImage {
     /// `registry/repository[:tag][@digest]`, what the host is asked about.
-    normalised: String,
+    pulled: String,
     /// `registry/repository`, where its signature manifest lives.
     repository: String,
 }
 
-/// Distinct (normalised image, rule) pairs in first-seen order, so host calls and messages come
+/// Distinct (pulled image, rule) pairs in first-seen order, so host calls and messages come
 /// out in a stable order.
 #[derive(Debug, Default)]
 pub struct VerificationPlan {
@@ -57,13 +57,13 @@ impl Outcomes {
 impl VerificationPlan {
     /// Adds a pair unless present; returns its id.
     pub fn add(&mut self, image: &ImageRef, rule: RuleId) -> VerificationId {
-        let normalised = image.normalised();
+        let pulled = image.pulled();
         let next = VerificationId(self.pairs.len());
-        let id = *self.index.entry((normalised.clone(), rule)).or_insert(next);
+        let id = *self.index.entry((pulled.clone(), rule)).or_insert(next);
         if id == next {
             let planned = PlannedImage {
-                normalised,
-                repository: image.repository_name(),
+                pulled,
+                repository: image.pulled_repository(),
             };
             self.pairs.push((planned, rule));
         }
@@ -130,7 +130,7 @@ fn verify_quorum(
     if tally.passed.len() < minimum {
         let passed: Vec<usize> = tally.passed.iter().map(|(i, _)| *i).collect();
         return Err(messages::quorum_not_met(
-            rule.signer.kind(),
+            rule.signer.key(),
             minimum,
             total,
             &passed,
@@ -177,7 +177,7 @@ fn verify_check(
     context: &HostContext<'_>,
 ) -> RuleOutcome {
     let request = VerificationRequest {
-        image: &image.normalised,
+        image: &image.pulled,
         check,
         annotations: rule.annotations.as_ref(),
     };

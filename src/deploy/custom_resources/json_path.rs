@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// A step from a value to one of its children.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub enum PathStep {
     Key(String),
     Index(usize),
 }
@@ -72,7 +72,7 @@ impl JsonPath {
 
     /// Every value the path selects in `root`, with the steps that lead to it, in document
     /// order per segment (object keys in the order the policy's JSON maps keep them, sorted).
-    pub fn select<'a>(&self, root: &'a Value) -> Result<Vec<(Vec<Step>, &'a Value)>, String> {
+    pub fn select<'a>(&self, root: &'a Value) -> Result<Vec<(Vec<PathStep>, &'a Value)>, String> {
         let mut nodes = vec![(Vec::new(), root)];
         for segment in &self.0 {
             let mut next = Vec::new();
@@ -132,11 +132,11 @@ fn bracket(text: &str) -> Option<(Selector, &str)> {
 
 fn children<'a>(
     selector: &Selector,
-    steps: &[Step],
+    steps: &[PathStep],
     value: &'a Value,
-    out: &mut Vec<(Vec<Step>, &'a Value)>,
+    out: &mut Vec<(Vec<PathStep>, &'a Value)>,
 ) {
-    let with = |step: Step| {
+    let with = |step: PathStep| {
         let mut steps = steps.to_vec();
         steps.push(step);
         steps
@@ -144,22 +144,22 @@ fn children<'a>(
     match (selector, value) {
         (Selector::Name(name), Value::Object(map)) => {
             if let Some(child) = map.get(name) {
-                out.push((with(Step::Key(name.clone())), child));
+                out.push((with(PathStep::Key(name.clone())), child));
             }
         }
         (Selector::Index(i), Value::Array(items)) => {
             if let Some(child) = items.get(*i) {
-                out.push((with(Step::Index(*i)), child));
+                out.push((with(PathStep::Index(*i)), child));
             }
         }
         (Selector::Wildcard, Value::Object(map)) => {
             for (key, child) in map {
-                out.push((with(Step::Key(key.clone())), child));
+                out.push((with(PathStep::Key(key.clone())), child));
             }
         }
         (Selector::Wildcard, Value::Array(items)) => {
             for (i, child) in items.iter().enumerate() {
-                out.push((with(Step::Index(i)), child));
+                out.push((with(PathStep::Index(i)), child));
             }
         }
         _ => {}
@@ -169,20 +169,23 @@ fn children<'a>(
 /// The selector applied to `value` and to every descendant, parents before children.
 fn descend<'a>(
     selector: &Selector,
-    mut steps: Vec<Step>,
+    mut steps: Vec<PathStep>,
     value: &'a Value,
-    out: &mut Vec<(Vec<Step>, &'a Value)>,
+    out: &mut Vec<(Vec<PathStep>, &'a Value)>,
 ) -> Result<(), String> {
     children(selector, &steps, value, out);
     if out.len() > MAX_NODES {
         return Err(format!("selects more than {MAX_NODES} values"));
     }
-    let descendants: Vec<(Step, &Value)> = match value {
-        Value::Object(map) => map.iter().map(|(k, v)| (Step::Key(k.clone()), v)).collect(),
+    let descendants: Vec<(PathStep, &Value)> = match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (PathStep::Key(k.clone()), v))
+            .collect(),
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| (Step::Index(i), v))
+            .map(|(i, v)| (PathStep::Index(i), v))
             .collect(),
         _ => Vec::new(),
     };
@@ -223,8 +226,8 @@ mod tests {
                 let pointer: String = steps
                     .iter()
                     .map(|s| match s {
-                        Step::Key(k) => format!("/{k}"),
-                        Step::Index(i) => format!("/{i}"),
+                        PathStep::Key(k) => format!("/{k}"),
+                        PathStep::Index(i) => format!("/{i}"),
                     })
                     .collect();
                 // The steps lead to the value selected.

@@ -124,7 +124,7 @@ impl FulcioChain {
 pub struct Settings {
     pub rules: Vec<SignatureRule>,
     pub fulcio_chain: FulcioChain,
-    /// `allowedRegistries`, canonically spelt: the only registries the host is ever asked
+    /// `allowedRegistries`, in coverage spelling: the only registries the host is ever asked
     /// about. `None`: any.
     pub allowed_registries: Option<Vec<String>>,
     pub digest_policy: DigestPolicy,
@@ -155,11 +155,11 @@ impl FailureAction {
 pub struct RuleId(pub usize);
 
 impl Settings {
-    /// Whether the host may be asked about images of this registry (canonical spelling).
-    pub fn registry_allowed(&self, canonical_registry: &str) -> bool {
+    /// Whether the host may be asked about images of this registry (in coverage spelling).
+    pub fn registry_allowed(&self, coverage_registry: &str) -> bool {
         self.allowed_registries
             .as_ref()
-            .is_none_or(|allowed| allowed.iter().any(|r| r == canonical_registry))
+            .is_none_or(|allowed| allowed.iter().any(|r| r == coverage_registry))
     }
 
     /// Every rule with its id, in settings order.
@@ -350,7 +350,7 @@ const COMMON_RULE_KEYS: [&str; 4] = [
 ];
 
 /// One `allowedRegistries` entry: a registry host with an optional port, as image references
-/// name it (`ghcr.io`, `registry.corp.example:5000`, `docker.io`), kept in canonical spelling.
+/// name it (`ghcr.io`, `registry.corp.example:5000`, `docker.io`), kept in coverage spelling.
 fn read_registry(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<String> {
     let registry = string(value, path, errors)?;
     let (host, port) = match registry.rsplit_once(':') {
@@ -367,7 +367,7 @@ fn read_registry(value: &Value, path: &str, errors: &mut SettingsErrors) -> Opti
         });
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.parse::<u16>().is_ok());
     if host_ok && port_ok {
-        Some(crate::reference::canonical_registry(&registry))
+        Some(crate::reference::coverage_registry(&registry))
     } else {
         errors.add(
             path,
@@ -439,7 +439,7 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
             None
         }
     };
-    // An empty map demands nothing; treating it as absent keeps host requests canonical.
+    // An empty map demands nothing; treating it as absent keeps host requests alike.
     let annotations = rule
         .take("annotations")
         .and_then(|v| string_map(v, &child(path, "annotations"), errors))
@@ -488,17 +488,17 @@ fn read_minimum_matches(value: &Value, path: &str, errors: &mut SettingsErrors) 
 
 /// A quorum larger than the list can never be met, and a kind naming one signer has none.
 fn check_minimum_matches(minimum: usize, signer: &Signer, path: &str, errors: &mut SettingsErrors) {
-    let kind = signer.kind();
+    let key = signer.key();
     match signer.each_signer() {
         None => errors.add(
             child(path, MINIMUM_MATCHES_KEY),
-            format!("is not allowed with {kind}, which names a single signer"),
+            format!("is not allowed with {key}, which names a single signer"),
         ),
         Some(signers) if minimum > signers.len() => errors.add(
             child(path, MINIMUM_MATCHES_KEY),
             format!(
                 "is {minimum}, but {} lists {} signer{}: it could never be met",
-                child(path, kind),
+                child(path, key),
                 signers.len(),
                 if signers.len() == 1 { "" } else { "s" }
             ),
@@ -512,9 +512,9 @@ fn check_minimum_matches(minimum: usize, signer: &Signer, path: &str, errors: &m
                     .position(|other| signer.one_signature_satisfies_both(other, check))
                 {
                     errors.add(
-                        format!("{}[{later}]", child(path, kind)),
+                        format!("{}[{later}]", child(path, key)),
                         format!(
-                            "one signature could satisfy both this and {kind}[{earlier}], so with {MINIMUM_MATCHES_KEY} it would count twice"
+                            "one signature could satisfy both this and {key}[{earlier}], so with {MINIMUM_MATCHES_KEY} it would count twice"
                         ),
                     );
                 }

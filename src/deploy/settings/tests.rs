@@ -33,7 +33,7 @@ fn reads_every_signer_kind() {
         DigestPolicy::Pin,
         "pinning defaults to on"
     );
-    let kinds: Vec<&str> = settings.rules.iter().map(|r| r.signer.kind()).collect();
+    let kinds: Vec<&str> = settings.rules.iter().map(|r| r.signer.key()).collect();
     assert_eq!(
         kinds,
         [

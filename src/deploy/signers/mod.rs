@@ -197,7 +197,7 @@ impl Signer {
     }
 
     /// The settings key naming this kind, for messages.
-    pub fn kind(&self) -> &'static str {
+    pub fn key(&self) -> &'static str {
         self.0.key()
     }
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::ImageField;
-use crate::deploy::custom_resources::json_path::Step;
+use crate::deploy::custom_resources::json_path::PathStep;
 use crate::deploy::custom_resources::{CustomResource, CUSTOM_RESOURCES_KEY};
 
 /// Every image string the paths select, in path order then document order, each once.
@@ -39,12 +39,12 @@ pub fn custom_resource_fields<'a>(
 
 /// `spec.template.spec.containers[0].image`, as the built-in kinds' fields read; keys that are
 /// not plain names are quoted: `metadata.annotations["example.com/image"]`.
-fn human_path(steps: &[Step]) -> String {
+fn human_path(steps: &[PathStep]) -> String {
     let mut path = String::new();
     for step in steps {
         match step {
-            Step::Index(i) => path.push_str(&format!("[{i}]")),
-            Step::Key(key)
+            PathStep::Index(i) => path.push_str(&format!("[{i}]")),
+            PathStep::Key(key)
                 if !key.is_empty()
                     && key
                         .bytes()
@@ -55,19 +55,19 @@ fn human_path(steps: &[Step]) -> String {
                 }
                 path.push_str(key);
             }
-            Step::Key(key) => path.push_str(&format!("[{key:?}]")),
+            PathStep::Key(key) => path.push_str(&format!("[{key:?}]")),
         }
     }
     path
 }
 
 /// RFC 6901: `~` and `/` in keys are escaped.
-fn json_pointer(steps: &[Step]) -> String {
+fn json_pointer(steps: &[PathStep]) -> String {
     steps
         .iter()
         .map(|step| match step {
-            Step::Index(i) => format!("/{i}"),
-            Step::Key(key) => format!("/{}", key.replace('~', "~0").replace('/', "~1")),
+            PathStep::Index(i) => format!("/{i}"),
+            PathStep::Key(key) => format!("/{}", key.replace('~', "~0").replace('/', "~1")),
         })
         .collect()
 }
