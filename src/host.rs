@@ -1,5 +1,6 @@
-//! The one seam between the policy and its host: the Sigstore verifications and the certificate
-//! trust check. Everything above it is pure; unit tests plug in a fake host here.
+//! The one seam between the policy and its host: the Sigstore verifications, the certificate
+//! trust check and the OCI manifest fetch, each a waPC host call through the SDK. Everything
+//! above it is pure; unit tests plug in a fake host here.
 
 use std::collections::BTreeMap;
 

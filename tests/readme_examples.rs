@@ -71,3 +71,68 @@ fn every_yaml_example_is_what_the_policy_says_it_is() {
         }
     }
 }
+
+/// The README's project layout: every path it names exists, and every module of the policy's
+/// tree (`src/`, `src/deploy/`, `src/request/`) is named, so a move cannot leave it behind.
+#[test]
+fn the_project_layout_names_every_module_and_nothing_else() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let layout = readme
+        .split("## Project layout\n")
+        .nth(1)
+        .and_then(|section| blocks(section, "text").into_iter().next())
+        .map(|(body, _)| body)
+        .expect("a ```text block under ## Project layout");
+    // Lines at the margin name a path from the root; lines indented by two a path inside the
+    // last directory at the margin; deeper lines continue a description.
+    let mut named = Vec::new();
+    let mut parent = String::new();
+    for line in layout.lines() {
+        let Some(first) = line.split_whitespace().next() else {
+            continue;
+        };
+        if line.starts_with("   ") {
+            continue;
+        }
+        if line.starts_with("  ") {
+            named.push(format!("{parent}{first}"));
+        } else {
+            if first.ends_with('/') {
+                parent = first.to_string();
+            }
+            named.push(first.to_string());
+        }
+    }
+    for path in &named {
+        assert!(
+            std::path::Path::new(root).join(path).exists(),
+            "the README's project layout names {path}, which does not exist"
+        );
+    }
+    for dir in ["src", "src/deploy", "src/request"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let path = match std::path::Path::new(root).join(dir).join(&name).is_dir() {
+                true => format!("{dir}/{name}/"),
+                false => format!("{dir}/{name}"),
+            };
+            let is_module = path.ends_with('/') || path.ends_with(".rs");
+            let test_only = [
+                "src/test_host.rs",
+                "src/test_pki.rs",
+                "src/request/tests.rs",
+            ];
+            let described = ["src/deploy/", "src/request/"].contains(&path.as_str())
+                || path.ends_with("/mod.rs");
+            if is_module && !test_only.contains(&path.as_str()) && !described {
+                // `x.rs` with its submodules in `x/` is one module.
+                let as_directory = path.replace(".rs", "/");
+                assert!(
+                    named.contains(&path) || named.contains(&as_directory),
+                    "the README's project layout does not name {path}"
+                );
+            }
+        }
+    }
+}
