@@ -1,5 +1,6 @@
-//! Real keys, certificates, signatures, Rekor bundles and `.sig` manifests for the proof's unit
-//! tests, made with OpenSSL: an implementation independent of the RustCrypto code under test.
+//! Real keys, certificates, signatures, Rekor bundles and `.sig` manifests for the unit tests of
+//! the signature manifest and certificate identity readers, made with OpenSSL: an
+//! implementation independent of the RustCrypto DER decoding under test.
 
 use base64ct::{Base64, Encoding};
 use openssl::asn1::Asn1Time;

@@ -1,6 +1,7 @@
 //! `customResources`: the resources the policy does not know (Argo Rollouts, Knative Services,
-//! Tekton Tasks, KubeVirt…), each with the JSONPaths of its image strings. Every string found
-//! is an image field like a container's image: matched, skipped, verified, pinned, reported.
+//! Tekton Tasks, KubeVirt…), each with the JSONPaths of its image strings, read and checked
+//! here. Every string the paths find in an object (`request::extract`) is an image field like a
+//! container's image: matched, skipped, verified, pinned, reported.
 
 pub(crate) mod json_path;
 

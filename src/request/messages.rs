@@ -1,5 +1,6 @@
-//! Rejection messages: every failing image of the object in one message, each with the field
-//! path, the image, the rule and the reason, so one round trip tells the user everything.
+//! The texts the policy answers with: rejections (every failing image of the object in one
+//! message, each with the field path, the image, the rule and the reason, so one round trip
+//! tells the user everything), warnings, and the audit record's outcomes.
 
 use std::fmt::Write;
 

@@ -1,5 +1,5 @@
-//! The verification plan: every distinct (image, rule) pair of a request, verified once however
-//! many containers share it, and the digest each verification vouches for. A host's "trusted"
+//! Verify, a request's third step: every distinct (image, rule) pair of the plan, verified
+//! once however many containers share it, and the digest each verification vouches for. A host's "trusted"
 //! for a keyless or certificate signer counts only once the host has also answered the
 //! questions it answers right: which certificate, which key, on which layer (see
 //! `signature_manifest` for why, and `follow_up_on` for the questions).
