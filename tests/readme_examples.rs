@@ -121,7 +121,7 @@ fn the_project_layout_names_every_module_and_nothing_else() {
             let test_only = [
                 "src/test_host.rs",
                 "src/test_pki.rs",
-                "src/request/tests.rs",
+                "src/request/tests/",
             ];
             let described = ["src/deploy/", "src/request/"].contains(&path.as_str())
                 || path.ends_with("/mod.rs");
