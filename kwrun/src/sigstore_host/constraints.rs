@@ -129,7 +129,7 @@ impl VerificationConstraint for LoggedBy {
             Some(BundleContent::SigstoreBundle(_)) => return Ok(true),
             None => return Ok(false),
         };
-        Ok(super::layer_proof::logged_signer(bundle)
+        Ok(super::rekor_entry::logged_signer(bundle)
             .is_ok_and(|logged| logged.public_eq(&self.key)))
     }
 }

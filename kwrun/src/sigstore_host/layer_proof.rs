@@ -8,12 +8,12 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use openssl::pkey::{PKey, Public};
-use openssl::x509::X509;
 use serde::Deserialize;
-use sigstore::cosign::bundle::Bundle;
 use sigstore::cosign::bundle_content::BundleContent;
 use sigstore::cosign::signature_layers::SignatureLayer;
 use sigstore::crypto::{CosignVerificationKey, Signature};
+
+use super::rekor_entry::{logged_entry, logged_public_key, HashedRekordHash};
 
 /// Layers that hold up, and why each other layer was dropped.
 pub struct ProvenLayers {
@@ -155,66 +155,6 @@ fn decimal_then_space(bytes: &[u8]) -> Option<(usize, &[u8])> {
     Some((number, bytes[digits..].strip_prefix(b" ")?))
 }
 
-#[derive(Deserialize)]
-struct HashedRekord {
-    kind: String,
-    spec: HashedRekordSpec,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordSpec {
-    data: HashedRekordData,
-    signature: HashedRekordSignature,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordData {
-    hash: HashedRekordHash,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordHash {
-    algorithm: String,
-    value: String,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordSignature {
-    content: String,
-    #[serde(rename = "publicKey")]
-    public_key: HashedRekordKey,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordKey {
-    content: String,
-}
-
-/// The hashedrekord entry a classic Rekor bundle says was logged.
-fn logged_entry(bundle: &Bundle) -> Result<HashedRekord, String> {
-    let body = BASE64
-        .decode(&bundle.payload.body)
-        .map_err(|e| format!("its Rekor bundle body is not base64: {e}"))?;
-    let entry: HashedRekord = serde_json::from_slice(&body)
-        .map_err(|e| format!("its Rekor bundle body is not a hashedrekord entry: {e}"))?;
-    if entry.kind != "hashedrekord" || entry.spec.data.hash.algorithm != "sha256" {
-        return Err("its Rekor bundle does not log a sha256 hashedrekord entry".to_string());
-    }
-    Ok(entry)
-}
-
-/// The public key of the signer a classic Rekor bundle logged (its certificate's or its own).
-pub fn logged_signer(bundle: &Bundle) -> Result<PKey<Public>, String> {
-    logged_signer_of(&logged_entry(bundle)?)
-}
-
-fn logged_signer_of(entry: &HashedRekord) -> Result<PKey<Public>, String> {
-    let logged_pem = BASE64
-        .decode(&entry.spec.signature.public_key.content)
-        .map_err(|e| format!("its Rekor bundle's public key is not base64: {e}"))?;
-    logged_public_key(&logged_pem).map_err(|e| format!("its Rekor bundle: {e}"))
-}
-
 /// The logged entry must be this layer's: its payload hash, its signature, and its signer.
 fn check_logged(
     layer: &SignatureLayer,
@@ -261,17 +201,6 @@ fn check_logged(
     Ok(())
 }
 
-/// The public key of a logged PEM certificate or PEM public key.
-fn logged_public_key(pem: &[u8]) -> Result<PKey<Public>, String> {
-    if let Ok(certificate) = X509::from_pem(pem) {
-        return certificate
-            .public_key()
-            .map_err(|e| format!("the logged certificate has no usable key: {e}"));
-    }
-    PKey::public_key_from_pem(pem)
-        .map_err(|_| "it logs neither a PEM certificate nor a PEM key".to_string())
-}
-
 /// The SubjectPublicKeyInfo inside a cosign verification key, as an OpenSSL key.
 pub fn public_key(key: &CosignVerificationKey) -> Result<PKey<Public>, String> {
     let der = match key {
@@ -292,7 +221,7 @@ mod tests {
     use openssl::hash::MessageDigest;
     use openssl::nid::Nid;
     use openssl::pkey::Private;
-    use sigstore::cosign::bundle::Payload;
+    use sigstore::cosign::bundle::{Bundle, Payload};
     use sigstore::cosign::signature_layers::{CertificateSignature, CertificateSubject};
 
     const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";

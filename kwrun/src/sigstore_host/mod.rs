@@ -10,6 +10,7 @@ mod lying_registry;
 #[cfg(test)]
 pub(crate) mod misbehaving_registry;
 pub(crate) mod plan;
+mod rekor_entry;
 
 use std::str::FromStr;
 use std::time::Duration;
