@@ -8,12 +8,12 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use openssl::pkey::{PKey, Public};
-use serde::Deserialize;
 use sigstore::cosign::bundle_content::BundleContent;
 use sigstore::cosign::signature_layers::SignatureLayer;
 use sigstore::crypto::{CosignVerificationKey, Signature};
 
-use super::rekor_entry::{logged_entry, logged_public_key, HashedRekordHash};
+use super::dsse_entry::{dsse_payload, logged_dsse_entry};
+use super::rekor_entry::{logged_entry, logged_public_key};
 
 /// Layers that hold up, and why each other layer was dropped.
 pub struct ProvenLayers {
@@ -96,65 +96,6 @@ struct LoggedSignature<'a> {
     signer_pem: &'a str,
 }
 
-/// Rekor's dsse entry (v0.0.1), as far as it binds payload, signature and signer.
-#[derive(Deserialize)]
-struct DsseEntry {
-    kind: String,
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    spec: DsseSpec,
-}
-
-#[derive(Deserialize)]
-struct DsseSpec {
-    #[serde(rename = "payloadHash")]
-    payload_hash: HashedRekordHash,
-    signatures: Vec<DsseLoggedSignature>,
-}
-
-#[derive(Deserialize)]
-struct DsseLoggedSignature {
-    signature: String,
-    verifier: String,
-}
-
-fn logged_dsse_entry(body: &[u8]) -> Result<DsseEntry, String> {
-    let entry: DsseEntry = serde_json::from_slice(body)
-        .map_err(|e| format!("its v3 bundle's log entry is not a dsse entry: {e}"))?;
-    if entry.kind != "dsse"
-        || entry.api_version != "0.0.1"
-        || entry.spec.payload_hash.algorithm != "sha256"
-    {
-        return Err("its v3 bundle's log entry is not a sha256 dsse v0.0.1 entry".to_string());
-    }
-    Ok(entry)
-}
-
-/// The payload inside DSSE's pre-authentication encoding
-/// `DSSEv1 <len(type)> <type> <len(payload)> <payload>`, whose lengths must add up exactly.
-fn dsse_payload(encoded: &[u8]) -> Result<&[u8], String> {
-    let malformed = || "its signed bytes are not a DSSE v1 encoding".to_string();
-    let rest = encoded.strip_prefix(b"DSSEv1 ").ok_or_else(malformed)?;
-    let (type_length, rest) = decimal_then_space(rest).ok_or_else(malformed)?;
-    if rest.len() < type_length {
-        return Err(malformed());
-    }
-    let rest = rest[type_length..]
-        .strip_prefix(b" ")
-        .ok_or_else(malformed)?;
-    let (payload_length, payload) = decimal_then_space(rest).ok_or_else(malformed)?;
-    if payload.len() != payload_length {
-        return Err(malformed());
-    }
-    Ok(payload)
-}
-
-fn decimal_then_space(bytes: &[u8]) -> Option<(usize, &[u8])> {
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    let number = std::str::from_utf8(&bytes[..digits]).ok()?.parse().ok()?;
-    Some((number, bytes[digits..].strip_prefix(b" ")?))
-}
-
 /// The logged entry must be this layer's: its payload hash, its signature, and its signer.
 fn check_logged(
     layer: &SignatureLayer,
@@ -217,6 +158,7 @@ pub fn public_key(key: &CosignVerificationKey) -> Result<PKey<Public>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sigstore_host::dsse_entry::tests::signed_statement;
     use openssl::ec::{EcGroup, EcKey};
     use openssl::hash::MessageDigest;
     use openssl::nid::Nid;
@@ -409,21 +351,6 @@ mod tests {
         layer
     }
 
-    const IN_TOTO: &str = "application/vnd.in-toto+json";
-
-    /// What cosign v3 signs for `digest`, in DSSE's pre-authentication encoding.
-    fn signed_statement(digest: &str) -> (Vec<u8>, Vec<u8>) {
-        let statement = serde_json::json!({"_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"digest": {"sha256": digest.trim_start_matches("sha256:")}}],
-            "predicateType": "https://sigstore.dev/cosign/sign/v1"})
-        .to_string()
-        .into_bytes();
-        let mut encoded =
-            format!("DSSEv1 {} {IN_TOTO} {} ", IN_TOTO.len(), statement.len()).into_bytes();
-        encoded.extend_from_slice(&statement);
-        (statement, encoded)
-    }
-
     /// The dsse entry a log records, with the given payload, signatures and verifier.
     fn dsse_entry(payload: &[u8], signatures: &[&str], verifier_pem: &[u8]) -> BundleContent {
         let body = serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
@@ -543,23 +470,5 @@ mod tests {
             ),
         ];
         assert_each_dropped(cases);
-    }
-
-    #[test]
-    fn dsse_payload_reads_only_exact_encodings() {
-        let (statement, encoded) = signed_statement(DIGEST);
-        assert_eq!(dsse_payload(&encoded).unwrap(), statement.as_slice());
-        for malformed in [
-            &b""[..],
-            b"DSSEv1 4 type 2 {}x",
-            b"DSSEv1 4 type 3 {}",
-            b"DSSEv1 9 type 2 {}",
-            b"DSSEv1 x type 2 {}",
-            b"DSSEv2 4 type 2 {}",
-            b"DSSEv1 4 typeX2 {}",
-        ] {
-            assert!(dsse_payload(malformed).is_err(), "{malformed:?}");
-        }
-        assert_eq!(dsse_payload(b"DSSEv1 4 type 2 {}").unwrap(), b"{}");
     }
 }

@@ -4,6 +4,7 @@
 
 mod cache;
 pub mod constraints;
+mod dsse_entry;
 mod layer_proof;
 #[cfg(test)]
 mod lying_registry;
