@@ -11,9 +11,9 @@ mod lying_registry;
 #[cfg(test)]
 pub(crate) mod misbehaving_registry;
 pub(crate) mod plan;
+mod registry;
 mod rekor_entry;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -23,12 +23,14 @@ use sigstore::cosign::{ClientBuilder, CosignCapabilities};
 use sigstore::registry::{ClientConfig, ClientProtocol, OciReference};
 
 use crate::docker_auth::RegistryCredentials;
-use crate::execution_limit::{Deadline, HostTime};
+use crate::execution_limit::Deadline;
 use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
 pub use cache::{Clock, SystemClock, VerificationCache, TRUSTED_FOR};
 use layer_proof::prove_layers;
 use plan::{plan, SignerDemands, SignerRequirement, VerifyRequest};
+pub use registry::REGISTRY_TIMEOUT;
+use registry::{parse_reference, RegistryClients, Step};
 
 /// What `oci/v1/oci_manifest` accepts: image manifests and indexes, OCI and Docker.
 const MANIFEST_MEDIA_TYPES: &[&str] = &[
@@ -40,9 +42,6 @@ const MANIFEST_MEDIA_TYPES: &[&str] = &[
 
 /// Why an `annotations` rule fails on a signature that otherwise matches, and the fix.
 const V3_ANNOTATIONS_HINT: &str = "; cosign v3 (bundle format) signatures carry no annotations, so an annotations rule never matches them: sign with `cosign sign --new-bundle-format=false -a KEY=VALUE` (the classic .sig layout) to use annotations";
-
-/// Every registry conversation for one request must finish within this.
-pub const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the host was configured with on the command line.
 pub struct SigstoreSettings {
@@ -253,39 +252,6 @@ impl SigstoreVerifier {
     }
 }
 
-/// The registry clients, built on first use: each loads the system's TLS roots, which costs
-/// more than a whole evaluation that never reaches a registry.
-struct RegistryClients {
-    config: ClientConfig,
-    trust: Option<TrustMaterial>,
-    cosign: Option<sigstore::cosign::Client>,
-    /// For manifests the policy reads itself (`oci/v1/oci_manifest`).
-    registry: Option<oci_client::Client>,
-}
-
-impl RegistryClients {
-    fn cosign(&mut self) -> Result<&mut sigstore::cosign::Client, String> {
-        if self.cosign.is_none() {
-            let builder = ClientBuilder::default().with_oci_client_config(self.config.clone());
-            let client = match &self.trust {
-                Some(material) => builder
-                    .with_trust_repository(&material.trust_root())
-                    .and_then(|builder| builder.build()),
-                None => builder.build(),
-            }
-            .map_err(|e| format!("cannot build the cosign client: {e}"))?;
-            self.cosign = Some(client);
-        }
-        Ok(self.cosign.as_mut().expect("just built"))
-    }
-
-    fn registry(&mut self) -> &oci_client::Client {
-        let config = &self.config;
-        self.registry
-            .get_or_insert_with(|| oci_client::Client::new(config.clone().into()))
-    }
-}
-
 fn is_sha256_digest(digest: &str) -> bool {
     digest.strip_prefix("sha256:").is_some_and(|hex| {
         hex.len() == 64
@@ -293,55 +259,6 @@ fn is_sha256_digest(digest: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
-}
-
-fn parse_reference(image: &str) -> Result<OciReference, String> {
-    OciReference::from_str(image).map_err(|e| format!("invalid image reference {image:?}: {e}"))
-}
-
-/// One registry operation: it gets what is left of the evaluation's budget, at most its own
-/// cap, and running out of either is a failure.
-struct Step {
-    deadline: Deadline,
-    time: HostTime,
-}
-
-impl Step {
-    /// Timed from now: steps run one after another, each with what is left.
-    fn new(deadline: Deadline, cap: Duration) -> Self {
-        Step {
-            deadline,
-            time: deadline.for_host(cap),
-        }
-    }
-
-    async fn run<T>(
-        &self,
-        what: &str,
-        operation: impl std::future::Future<Output = Result<T, String>>,
-    ) -> Result<T, String> {
-        if self.time.limit.is_zero() {
-            return Err(self.deadline.exceeded(self.time, what));
-        }
-        match tokio::time::timeout(self.time.limit, operation).await {
-            Ok(result) => result,
-            Err(_) => Err(self.deadline.exceeded(self.time, what)),
-        }
-    }
-
-    /// [`Step::run`] for the sigstore crate's operations, their errors explained.
-    async fn bounded<T>(
-        &self,
-        what: &str,
-        operation: impl std::future::Future<Output = sigstore::errors::Result<T>>,
-    ) -> Result<T, String> {
-        self.run(what, async {
-            operation
-                .await
-                .map_err(|e| format!("{what}: {}", explain(&e)))
-        })
-        .await
-    }
 }
 
 /// An error with every cause it wraps (the crates' messages alone read "error sending request"
