@@ -7,7 +7,7 @@ use std::time::Duration;
 use sigstore::cosign::ClientBuilder;
 use sigstore::registry::{ClientConfig, OciReference};
 
-use super::explain;
+use super::messages::explain;
 use crate::execution_limit::{Deadline, HostTime};
 use crate::trust_config::TrustMaterial;
 
