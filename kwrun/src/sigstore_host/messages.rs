@@ -95,11 +95,11 @@ pub(super) fn describe_layer(layer: &SignatureLayer) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sigstore_host::constraints;
+    use crate::sigstore_host::verification_constraint::test_layer;
 
     #[test]
     fn layers_are_described_by_signer_and_annotations() {
-        let layer = constraints::tests::layer(
+        let layer = test_layer::layer(
             Some((
                 "https://idp",
                 CertificateSubject::Email("a@b.io".into()),
@@ -111,9 +111,9 @@ mod tests {
             describe_layer(&layer),
             "keyless issuer=https://idp subject=a@b.io repository=acme/app [annotations env=prod]"
         );
-        let key_only = constraints::tests::layer(None, serde_json::Value::Null);
+        let key_only = test_layer::layer(None, serde_json::Value::Null);
         assert_eq!(describe_layer(&key_only), "key or certificate signature");
-        let mut v3 = constraints::tests::layer(
+        let mut v3 = test_layer::layer(
             Some((
                 "https://idp",
                 CertificateSubject::Email("a@b.io".into()),

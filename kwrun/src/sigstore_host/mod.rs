@@ -3,7 +3,6 @@
 //! registry timeout, cache) and the dispatch to the file serving each capability.
 
 mod cache;
-pub mod constraints;
 mod dsse_entry;
 mod layer_proof;
 #[cfg(test)]
@@ -16,6 +15,7 @@ mod oci_manifest;
 pub(crate) mod plan;
 mod registry;
 mod rekor_entry;
+pub mod verification_constraint;
 mod verify;
 
 use std::time::Duration;

@@ -9,9 +9,9 @@ use sigstore::cosign::verification_constraint::{
 };
 use sigstore::registry::{Certificate, CertificateEncoding};
 
-use super::constraints::{
-    GithubActionsRepository, KeylessIdentity, KeylessUrlPrefix, LoggedBy, SameLayer,
-    GITHUB_ACTIONS_ISSUER,
+use super::verification_constraint::{
+    AllOnSameLayerVerifier, CertSubjectUrlPrefixVerifier, CertSubjectVerifier,
+    GithubActionsRepositoryVerifier, RekorLoggedSignerVerifier, GITHUB_ACTIONS_ISSUER,
 };
 
 pub use kubewarden_policy_sdk::host_capabilities::SigstoreVerificationInputV2 as VerifyRequest;
@@ -76,7 +76,7 @@ pub fn plan(request: VerifyRequest) -> Result<SignerDemands, String> {
                 .map(|k| {
                     requirement(
                         format!("keyless signer issuer={} subject={}", k.issuer, k.subject),
-                        KeylessIdentity {
+                        CertSubjectVerifier {
                             issuer: k.issuer.clone(),
                             subject: k.subject.clone(),
                         },
@@ -94,7 +94,8 @@ pub fn plan(request: VerifyRequest) -> Result<SignerDemands, String> {
             let requirements = non_empty(&keyless_prefix, "keyless_prefix")?
                 .iter()
                 .map(|k| {
-                    let constraint = KeylessUrlPrefix::new(k.issuer.clone(), &k.url_prefix);
+                    let constraint =
+                        CertSubjectUrlPrefixVerifier::new(k.issuer.clone(), &k.url_prefix);
                     requirement(
                         format!(
                             "keyless signer issuer={} subject under {}",
@@ -125,7 +126,7 @@ pub fn plan(request: VerifyRequest) -> Result<SignerDemands, String> {
             };
             let requirements = vec![requirement(
                 name,
-                GithubActionsRepository { owner, repo },
+                GithubActionsRepositoryVerifier { owner, repo },
                 &annotations,
             )];
             Ok(keyless_plan(image, requirements))
@@ -154,9 +155,9 @@ pub fn plan(request: VerifyRequest) -> Result<SignerDemands, String> {
             let requirement = if require_rekor_bundle {
                 // The crate only checks that some bundle is present; demand that it logs
                 // this certificate's signature.
-                let logged = SameLayer(vec![
+                let logged = AllOnSameLayerVerifier(vec![
                     Box::new(verifier),
-                    Box::new(LoggedBy::certificate(&certificate)?),
+                    Box::new(RekorLoggedSignerVerifier::certificate(&certificate)?),
                 ]);
                 requirement(
                     "the given certificate, with a Rekor bundle".to_string(),
@@ -213,7 +214,7 @@ fn requirement(
                 .collect();
             SignerRequirement {
                 name: format!("{name} with annotations {}", listed.join(",")),
-                constraint: Box::new(SameLayer(vec![
+                constraint: Box::new(AllOnSameLayerVerifier(vec![
                     Box::new(signer),
                     Box::new(AnnotationVerifier {
                         annotations: annotations.clone(),
