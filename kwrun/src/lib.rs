@@ -17,4 +17,5 @@ pub mod run;
 mod sigstore_host;
 mod sources;
 mod trust_config;
+mod wapc_abi;
 mod wasm_custom_section;

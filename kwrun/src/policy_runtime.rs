@@ -1,25 +1,19 @@
-//! Runs a waPC guest (a Kubewarden policy compiled to wasm32-wasip1) under
-//! wasmtime: wires WASI preview 1 and the waPC host imports, and calls guest
-//! functions by name.
-//!
-//! The waPC protocol is small (a handful of imports in the `wapc` module and
-//! one `__guest_call` export), so it is spoken here directly instead of through
-//! `wasmtime-provider`, which forces wasmtime's cache, GC, profiling and
-//! component features on every build.
+//! The lifecycle of a waPC guest (a Kubewarden policy compiled to wasm32-wasip1) under
+//! wasmtime: a module compiled and linked once (WASI preview 1 and the waPC imports of
+//! `wapc_abi`), instances made from it and initialised, and guest functions called
+//! by name within the execution timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use wasmtime::{
-    format_err, Caller, Config, Engine, Extern, Linker, Memory, Module, Store, TypedFunc,
-};
-use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime::{Config, Engine, Linker, Module, Store, TypedFunc};
 use wasmtime_wasi::WasiCtxBuilder;
 
 pub use crate::execution_limit::Deadline;
 use crate::execution_limit::{deadline_ticks, is_timeout, EpochTicker};
 use crate::module_cache::ModuleCache;
+use crate::wapc_abi::{link_wapc_imports, GuestState};
 
 /// Serves the guest's `__host_call`s (Kubewarden host capabilities).
 pub trait HostCallHandler: Send {
@@ -54,20 +48,6 @@ pub enum GuestCallError {
         operation: String,
         source: anyhow::Error,
     },
-}
-
-/// Everything the host imports need between the guest's calls into them.
-struct GuestState {
-    wasi: WasiP1Ctx,
-    handler: Box<dyn HostCallHandler>,
-    /// Operation name and payload of the guest call in progress.
-    request: (Vec<u8>, Vec<u8>),
-    guest_response: Option<Vec<u8>>,
-    guest_error: Option<String>,
-    host_response: Vec<u8>,
-    host_error: String,
-    /// The end of the guest call in progress.
-    deadline: Deadline,
 }
 
 /// An instantiated and initialised policy, ready for `call`.
@@ -135,16 +115,7 @@ impl PolicyModule {
             .stdout(std::io::stderr())
             .stderr(std::io::stderr())
             .build_p1();
-        let state = GuestState {
-            wasi,
-            handler,
-            request: (Vec::new(), Vec::new()),
-            guest_response: None,
-            guest_error: None,
-            host_response: Vec::new(),
-            host_error: String::new(),
-            deadline: Deadline::after(time_limit),
-        };
+        let state = GuestState::new(wasi, handler, Deadline::after(time_limit));
         let mut store = Store::new(&self.engine, state);
         // Instantiation may run a wasm start function, so it is timed too.
         store.set_epoch_deadline(deadline_ticks(time_limit));
@@ -240,13 +211,9 @@ impl PolicyInstance {
         };
         let op_len = i32::try_from(operation.len()).map_err(|e| runtime_error(e.into()))?;
         let msg_len = i32::try_from(payload.len()).map_err(|e| runtime_error(e.into()))?;
-        {
-            let state = self.store.data_mut();
-            state.request = (operation.as_bytes().to_vec(), payload.to_vec());
-            state.guest_response = None;
-            state.guest_error = None;
-            state.deadline = Deadline::after(self.time_limit);
-        }
+        self.store
+            .data_mut()
+            .begin_call(operation, payload, Deadline::after(self.time_limit));
         // The deadline is relative to the engine's current epoch, so each
         // call gets the whole limit.
         self.store
@@ -281,190 +248,6 @@ impl PolicyInstance {
             }),
         }
     }
-}
-
-fn guest_memory(caller: &mut Caller<'_, GuestState>) -> wasmtime::Result<Memory> {
-    match caller.get_export("memory") {
-        Some(Extern::Memory(memory)) => Ok(memory),
-        _ => Err(format_err!("the guest exports no linear memory")),
-    }
-}
-
-/// Copies `len` bytes at `ptr` out of guest memory, refusing out-of-bounds
-/// ranges instead of panicking.
-fn read_guest(
-    caller: &mut Caller<'_, GuestState>,
-    ptr: i32,
-    len: i32,
-) -> wasmtime::Result<Vec<u8>> {
-    let memory = guest_memory(caller)?;
-    let start = usize::try_from(ptr).map_err(|_| format_err!("negative guest pointer {ptr}"))?;
-    let len = usize::try_from(len).map_err(|_| format_err!("negative guest length {len}"))?;
-    let end = start
-        .checked_add(len)
-        .ok_or_else(|| format_err!("guest range {start}+{len} overflows"))?;
-    memory
-        .data(&caller)
-        .get(start..end)
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| format_err!("guest range {start}..{end} is outside its memory"))
-}
-
-fn write_guest(
-    caller: &mut Caller<'_, GuestState>,
-    ptr: i32,
-    bytes: &[u8],
-) -> wasmtime::Result<()> {
-    let memory = guest_memory(caller)?;
-    let start = usize::try_from(ptr).map_err(|_| format_err!("negative guest pointer {ptr}"))?;
-    memory.write(caller, start, bytes).map_err(|e| {
-        format_err!(
-            "cannot write {} bytes at guest address {start}: {e}",
-            bytes.len()
-        )
-    })
-}
-
-fn utf8(bytes: Vec<u8>, what: &str) -> wasmtime::Result<String> {
-    String::from_utf8(bytes).map_err(|_| format_err!("{what} is not UTF-8"))
-}
-
-fn link_wapc_imports(linker: &mut Linker<GuestState>) -> Result<()> {
-    const NS: &str = "wapc";
-    linker
-        .func_wrap(
-            NS,
-            "__guest_request",
-            |mut caller: Caller<'_, GuestState>, op_ptr: i32, ptr: i32| -> wasmtime::Result<()> {
-                let (op, msg) = caller.data().request.clone();
-                write_guest(&mut caller, op_ptr, &op)?;
-                write_guest(&mut caller, ptr, &msg)
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__guest_response",
-            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let bytes = read_guest(&mut caller, ptr, len)?;
-                caller.data_mut().guest_response = Some(bytes);
-                Ok(())
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__guest_error",
-            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let bytes = read_guest(&mut caller, ptr, len)?;
-                caller.data_mut().guest_error = Some(String::from_utf8_lossy(&bytes).into_owned());
-                Ok(())
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_call",
-            |mut caller: Caller<'_, GuestState>,
-             bd_ptr: i32,
-             bd_len: i32,
-             ns_ptr: i32,
-             ns_len: i32,
-             op_ptr: i32,
-             op_len: i32,
-             ptr: i32,
-             len: i32|
-             -> wasmtime::Result<i32> {
-                let binding = utf8(
-                    read_guest(&mut caller, bd_ptr, bd_len)?,
-                    "host call binding",
-                )?;
-                let namespace = utf8(
-                    read_guest(&mut caller, ns_ptr, ns_len)?,
-                    "host call namespace",
-                )?;
-                let operation = utf8(
-                    read_guest(&mut caller, op_ptr, op_len)?,
-                    "host call operation",
-                )?;
-                let payload = read_guest(&mut caller, ptr, len)?;
-                let state = caller.data_mut();
-                state.host_response.clear();
-                state.host_error.clear();
-                match state.handler.host_call(
-                    &binding,
-                    &namespace,
-                    &operation,
-                    &payload,
-                    state.deadline,
-                ) {
-                    Ok(response) => {
-                        state.host_response = response;
-                        Ok(1)
-                    }
-                    Err(message) => {
-                        state.host_error = message;
-                        Ok(0)
-                    }
-                }
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_response_len",
-            |caller: Caller<'_, GuestState>| -> wasmtime::Result<i32> {
-                i32::try_from(caller.data().host_response.len())
-                    .map_err(|_| format_err!("host response too large"))
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_response",
-            |mut caller: Caller<'_, GuestState>, ptr: i32| -> wasmtime::Result<()> {
-                let bytes = caller.data().host_response.clone();
-                write_guest(&mut caller, ptr, &bytes)
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_error_len",
-            |caller: Caller<'_, GuestState>| -> wasmtime::Result<i32> {
-                i32::try_from(caller.data().host_error.len())
-                    .map_err(|_| format_err!("host error too large"))
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_error",
-            |mut caller: Caller<'_, GuestState>, ptr: i32| -> wasmtime::Result<()> {
-                let bytes = caller.data().host_error.clone().into_bytes();
-                write_guest(&mut caller, ptr, &bytes)
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__console_log",
-            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let bytes = read_guest(&mut caller, ptr, len)?;
-                eprintln!("{}", String::from_utf8_lossy(&bytes));
-                Ok(())
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    Ok(())
 }
 
 #[cfg(test)]
