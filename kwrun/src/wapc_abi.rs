@@ -116,28 +116,15 @@ pub(crate) fn link_wapc_imports(linker: &mut Linker<GuestState>) -> Result<()> {
             },
         )
         .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            WAPC,
-            "__guest_response",
-            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let bytes = read_guest(&mut caller, ptr, len)?;
-                caller.data_mut().guest_response = Some(bytes);
-                Ok(())
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            WAPC,
-            "__guest_error",
-            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let bytes = read_guest(&mut caller, ptr, len)?;
-                caller.data_mut().guest_error = Some(String::from_utf8_lossy(&bytes).into_owned());
-                Ok(())
-            },
-        )
-        .map_err(anyhow::Error::from)?;
+    link_guest_bytes(linker, "__guest_response", |state, bytes| {
+        state.guest_response = Some(bytes);
+    })?;
+    link_guest_bytes(linker, "__guest_error", |state, bytes| {
+        state.guest_error = Some(String::from_utf8_lossy(&bytes).into_owned());
+    })?;
+    link_guest_bytes(linker, "__console_log", |_, bytes| {
+        eprintln!("{}", String::from_utf8_lossy(&bytes));
+    })?;
     linker
         .func_wrap(
             WAPC,
@@ -187,54 +174,61 @@ pub(crate) fn link_wapc_imports(linker: &mut Linker<GuestState>) -> Result<()> {
             },
         )
         .map_err(anyhow::Error::from)?;
+    link_host_bytes(linker, "__host_response", "host response", |state| {
+        &state.host_response
+    })?;
+    link_host_bytes(linker, "__host_error", "host error", |state| {
+        state.host_error.as_bytes()
+    })?;
+    Ok(())
+}
+
+/// Links `name(ptr, len)`, by which the guest hands the host the bytes at `ptr`; `take` keeps
+/// them.
+fn link_guest_bytes(
+    linker: &mut Linker<GuestState>,
+    name: &str,
+    take: fn(&mut GuestState, Vec<u8>),
+) -> Result<()> {
     linker
         .func_wrap(
             WAPC,
-            "__host_response_len",
-            |caller: Caller<'_, GuestState>| -> wasmtime::Result<i32> {
-                i32::try_from(caller.data().host_response.len())
-                    .map_err(|_| format_err!("host response too large"))
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            WAPC,
-            "__host_response",
-            |mut caller: Caller<'_, GuestState>, ptr: i32| -> wasmtime::Result<()> {
-                let bytes = caller.data().host_response.clone();
-                write_guest(&mut caller, ptr, &bytes)
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            WAPC,
-            "__host_error_len",
-            |caller: Caller<'_, GuestState>| -> wasmtime::Result<i32> {
-                i32::try_from(caller.data().host_error.len())
-                    .map_err(|_| format_err!("host error too large"))
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            WAPC,
-            "__host_error",
-            |mut caller: Caller<'_, GuestState>, ptr: i32| -> wasmtime::Result<()> {
-                let bytes = caller.data().host_error.clone().into_bytes();
-                write_guest(&mut caller, ptr, &bytes)
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            WAPC,
-            "__console_log",
-            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+            name,
+            move |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
                 let bytes = read_guest(&mut caller, ptr, len)?;
-                eprintln!("{}", String::from_utf8_lossy(&bytes));
+                take(caller.data_mut(), bytes);
                 Ok(())
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+/// Links the pair by which the guest fetches bytes the host holds for it (named `what` in
+/// errors): `{name}_len()` for their length, then `{name}(ptr)` to copy them to `ptr`.
+fn link_host_bytes(
+    linker: &mut Linker<GuestState>,
+    name: &str,
+    what: &'static str,
+    bytes: fn(&GuestState) -> &[u8],
+) -> Result<()> {
+    linker
+        .func_wrap(
+            WAPC,
+            &format!("{name}_len"),
+            move |caller: Caller<'_, GuestState>| -> wasmtime::Result<i32> {
+                i32::try_from(bytes(caller.data()).len())
+                    .map_err(|_| format_err!("{what} too large"))
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            WAPC,
+            name,
+            move |mut caller: Caller<'_, GuestState>, ptr: i32| -> wasmtime::Result<()> {
+                let held = bytes(caller.data()).to_vec();
+                write_guest(&mut caller, ptr, &held)
             },
         )
         .map_err(anyhow::Error::from)?;
