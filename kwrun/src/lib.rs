@@ -8,7 +8,7 @@ mod capability_catalog;
 mod certificate_trust;
 pub mod cli;
 mod docker_auth;
-pub mod execution_limit;
+pub mod execution_timeout;
 mod host_capabilities;
 pub mod module_cache;
 mod policy_metadata;

@@ -10,8 +10,8 @@ use anyhow::{anyhow, Context, Result};
 use wasmtime::{Config, Engine, Linker, Module, Store, TypedFunc};
 use wasmtime_wasi::WasiCtxBuilder;
 
-pub use crate::execution_limit::Deadline;
-use crate::execution_limit::{deadline_ticks, is_timeout, EpochTicker};
+pub use crate::execution_timeout::Deadline;
+use crate::execution_timeout::{epoch_deadline_ticks, is_timeout, EpochTicker};
 use crate::module_cache::ModuleCache;
 use crate::wapc_abi::{link_wapc_imports, GuestState};
 
@@ -36,12 +36,15 @@ pub enum GuestCallError {
     /// The guest returned an error through `__guest_error`.
     #[error("policy returned an error from {operation}: {message}")]
     Guest { operation: String, message: String },
-    /// The guest ran past its time limit (wall clock, host calls included).
+    /// The guest ran past its execution timeout (wall clock, host calls included).
     #[error(
-        "policy exceeded its time limit of {limit:?} during {operation} \
+        "policy exceeded its time limit of {timeout:?} during {operation} \
          (see --execution-timeout)"
     )]
-    Timeout { operation: String, limit: Duration },
+    Timeout {
+        operation: String,
+        timeout: Duration,
+    },
     /// The guest trapped or the runtime failed.
     #[error("policy execution of {operation} failed: {source:#}")]
     Runtime {
@@ -54,7 +57,7 @@ pub enum GuestCallError {
 pub struct PolicyInstance {
     store: Store<GuestState>,
     guest_call: TypedFunc<(i32, i32), i32>,
-    time_limit: Duration,
+    execution_timeout: Duration,
     /// The module's epoch clock, kept running while any instance of it lives.
     _ticker: Arc<EpochTicker>,
 }
@@ -103,11 +106,11 @@ impl PolicyModule {
     }
 
     /// A fresh instance, with its waPC initialisation run. Every run of guest code (the
-    /// initialisation as a whole, then each `call`) is stopped after `time_limit`.
+    /// initialisation as a whole, then each `call`) is stopped after `execution_timeout`.
     pub fn instantiate(
         &self,
         handler: Box<dyn HostCallHandler>,
-        time_limit: Duration,
+        execution_timeout: Duration,
     ) -> Result<PolicyInstance> {
         // The policy's own stdout would corrupt kwrun's single JSON line, so
         // both of its streams go to kwrun's stderr.
@@ -115,10 +118,10 @@ impl PolicyModule {
             .stdout(std::io::stderr())
             .stderr(std::io::stderr())
             .build_p1();
-        let state = GuestState::new(wasi, handler, Deadline::after(time_limit));
+        let state = GuestState::new(wasi, handler, Deadline::after(execution_timeout));
         let mut store = Store::new(&self.engine, state);
         // Instantiation may run a wasm start function, so it is timed too.
-        store.set_epoch_deadline(deadline_ticks(time_limit));
+        store.set_epoch_deadline(epoch_deadline_ticks(execution_timeout));
         let instance = self
             .linker
             .instantiate(&mut store, &self.module)
@@ -126,43 +129,43 @@ impl PolicyModule {
                 if is_timeout(&err) {
                     anyhow::Error::from(GuestCallError::Timeout {
                         operation: "instantiation".to_string(),
-                        limit: time_limit,
+                        timeout: execution_timeout,
                     })
                 } else {
                     anyhow::Error::from(err).context("cannot instantiate the policy module")
                 }
             })?;
-        PolicyInstance::initialise(store, instance, time_limit, Arc::clone(&self.ticker))
+        PolicyInstance::initialise(store, instance, execution_timeout, Arc::clone(&self.ticker))
     }
 }
 
 impl PolicyInstance {
     /// Compiles and instantiates `wasm`, then runs its waPC initialisation.
     /// Every run of guest code (the initialisation as a whole, then each
-    /// `call`) is stopped after `time_limit`.
+    /// `call`) is stopped after `execution_timeout`.
     pub fn load(
         wasm: &[u8],
         handler: Box<dyn HostCallHandler>,
-        time_limit: Duration,
+        execution_timeout: Duration,
     ) -> Result<Self> {
-        Self::load_cached(wasm, handler, time_limit, &ModuleCache::disabled())
+        Self::load_cached(wasm, handler, execution_timeout, &ModuleCache::disabled())
     }
 
     /// [`PolicyInstance::load`], taking the compiled module from `cache` when it has it.
     pub fn load_cached(
         wasm: &[u8],
         handler: Box<dyn HostCallHandler>,
-        time_limit: Duration,
+        execution_timeout: Duration,
         cache: &ModuleCache,
     ) -> Result<Self> {
-        PolicyModule::compile_cached(wasm, cache)?.instantiate(handler, time_limit)
+        PolicyModule::compile_cached(wasm, cache)?.instantiate(handler, execution_timeout)
     }
 
     /// Runs the waPC initialisation exports of a new instance.
     fn initialise(
         mut store: Store<GuestState>,
         instance: wasmtime::Instance,
-        time_limit: Duration,
+        execution_timeout: Duration,
         ticker: Arc<EpochTicker>,
     ) -> Result<Self> {
         for name in INIT_EXPORTS {
@@ -181,7 +184,7 @@ impl PolicyInstance {
                 if is_timeout(&err) {
                     return Err(GuestCallError::Timeout {
                         operation: format!("policy initialisation ({name})"),
-                        limit: time_limit,
+                        timeout: execution_timeout,
                     }
                     .into());
                 }
@@ -197,13 +200,13 @@ impl PolicyInstance {
         Ok(Self {
             store,
             guest_call,
-            time_limit,
+            execution_timeout,
             _ticker: ticker,
         })
     }
 
     /// Calls the guest function `operation` with `payload` and returns its
-    /// response bytes; a call running past the time limit is a `Timeout`.
+    /// response bytes; a call running past the execution timeout is a `Timeout`.
     pub fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, GuestCallError> {
         let runtime_error = |source: anyhow::Error| GuestCallError::Runtime {
             operation: operation.to_string(),
@@ -211,19 +214,21 @@ impl PolicyInstance {
         };
         let op_len = i32::try_from(operation.len()).map_err(|e| runtime_error(e.into()))?;
         let msg_len = i32::try_from(payload.len()).map_err(|e| runtime_error(e.into()))?;
+        self.store.data_mut().begin_call(
+            operation,
+            payload,
+            Deadline::after(self.execution_timeout),
+        );
+        // The epoch deadline is relative to the engine's current epoch, so each
+        // call gets the whole execution timeout.
         self.store
-            .data_mut()
-            .begin_call(operation, payload, Deadline::after(self.time_limit));
-        // The deadline is relative to the engine's current epoch, so each
-        // call gets the whole limit.
-        self.store
-            .set_epoch_deadline(deadline_ticks(self.time_limit));
+            .set_epoch_deadline(epoch_deadline_ticks(self.execution_timeout));
         let status = self.guest_call.call(&mut self.store, (op_len, msg_len));
         let status = status.map_err(|e| {
             if is_timeout(&e) {
                 GuestCallError::Timeout {
                     operation: operation.to_string(),
-                    limit: self.time_limit,
+                    timeout: self.execution_timeout,
                 }
             } else {
                 runtime_error(e.into())
@@ -312,7 +317,7 @@ pub(crate) mod tests {
     }
 
     /// Short enough for fast tests, long enough for the guests that do end.
-    const TEST_LIMIT: Duration = Duration::from_millis(200);
+    const TEST_TIMEOUT: Duration = Duration::from_millis(200);
 
     /// [`FORWARDING_GUEST`], compiled.
     pub(crate) fn forwarding_guest() -> Vec<u8> {
@@ -321,7 +326,7 @@ pub(crate) mod tests {
 
     fn guest() -> PolicyInstance {
         let wasm = forwarding_guest();
-        PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_LIMIT).unwrap()
+        PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_TIMEOUT).unwrap()
     }
 
     /// A waPC guest whose every call, and optionally `wapc_init`, spins
@@ -370,9 +375,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_looping_call_is_stopped_at_the_time_limit() {
+    fn a_looping_call_is_stopped_at_the_execution_timeout() {
         let mut policy =
-            PolicyInstance::load(&looping_guest(false), Box::new(EchoHost), TEST_LIMIT).unwrap();
+            PolicyInstance::load(&looping_guest(false), Box::new(EchoHost), TEST_TIMEOUT).unwrap();
         match policy.call("validate", b"{}") {
             Err(err @ GuestCallError::Timeout { .. }) => {
                 let message = err.to_string();
@@ -389,8 +394,8 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_looping_initialisation_is_stopped_at_the_time_limit() {
-        let err = PolicyInstance::load(&looping_guest(true), Box::new(EchoHost), TEST_LIMIT)
+    fn a_looping_initialisation_is_stopped_at_the_execution_timeout() {
+        let err = PolicyInstance::load(&looping_guest(true), Box::new(EchoHost), TEST_TIMEOUT)
             .err()
             .unwrap();
         assert!(
@@ -405,10 +410,10 @@ pub(crate) mod tests {
     #[test]
     fn modules_that_are_not_wapc_guests_are_refused() {
         let wasm = wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
-        let err = PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_LIMIT)
+        let err = PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_TIMEOUT)
             .err()
             .unwrap();
         assert!(format!("{err:#}").contains("__guest_call"), "{err:#}");
-        assert!(PolicyInstance::load(b"not wasm", Box::new(EchoHost), TEST_LIMIT).is_err());
+        assert!(PolicyInstance::load(b"not wasm", Box::new(EchoHost), TEST_TIMEOUT).is_err());
     }
 }

@@ -10,7 +10,7 @@ use anyhow::Result;
 use wasmtime::{format_err, Caller, Extern, Linker, Memory};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
-use crate::execution_limit::Deadline;
+use crate::execution_timeout::Deadline;
 use crate::policy_runtime::HostCallHandler;
 
 /// The import module every waPC import lives in.

@@ -4,7 +4,7 @@ use sigstore::cosign::CosignCapabilities;
 
 use super::registry::{parse_reference, Step};
 use super::SigstoreVerifier;
-use crate::execution_limit::Deadline;
+use crate::execution_timeout::Deadline;
 
 /// Resolves the image named by the payload (a JSON string) within one registry step.
 pub(super) fn answer(

@@ -25,7 +25,7 @@ use sigstore::cosign::ClientBuilder;
 use sigstore::registry::{ClientConfig, ClientProtocol};
 
 use crate::docker_auth::RegistryCredentials;
-use crate::execution_limit::Deadline;
+use crate::execution_timeout::Deadline;
 use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
 pub use cache::{Clock, SystemClock, VerificationCache, TRUSTED_FOR};
@@ -116,8 +116,8 @@ impl SigstoreVerifier {
 pub(crate) mod tests {
     use super::*;
 
-    /// A budget no test reaches: these tests are about answers, not time.
-    pub(super) fn budget() -> Deadline {
+    /// A deadline no test reaches: these tests are about answers, not time.
+    pub(super) fn far_deadline() -> Deadline {
         Deadline::after(Duration::from_secs(60))
     }
 

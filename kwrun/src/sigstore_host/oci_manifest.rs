@@ -4,7 +4,7 @@
 use super::messages::explain;
 use super::registry::Step;
 use super::SigstoreVerifier;
-use crate::execution_limit::Deadline;
+use crate::execution_timeout::Deadline;
 
 /// What `oci/v1/oci_manifest` accepts: image manifests and indexes, OCI and Docker.
 const MANIFEST_MEDIA_TYPES: &[&str] = &[
@@ -47,7 +47,7 @@ mod tests {
     use sigstore::registry::{ClientConfig, ClientProtocol};
 
     use crate::sigstore_host::lying_registry;
-    use crate::sigstore_host::tests::{budget, host_without_trust_root};
+    use crate::sigstore_host::tests::{far_deadline, host_without_trust_root};
     use crate::sigstore_host::verify::tests::SHA256_ONE;
 
     #[test]
@@ -66,7 +66,7 @@ mod tests {
         let manifest = host
             .oci_manifest(
                 serde_json::to_string(&signatures).unwrap().as_bytes(),
-                budget(),
+                far_deadline(),
             )
             .unwrap();
         let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
@@ -78,11 +78,11 @@ mod tests {
         let err = host
             .oci_manifest(
                 serde_json::to_string(&missing).unwrap().as_bytes(),
-                budget(),
+                far_deadline(),
             )
             .unwrap_err();
         // The policy tells "no classic signatures" from a failure by these words, as kwctl's.
         assert!(err.contains("manifest unknown"), "{err}");
-        assert!(host.oci_manifest(b"not json", budget()).is_err());
+        assert!(host.oci_manifest(b"not json", far_deadline()).is_err());
     }
 }

@@ -8,10 +8,11 @@ use sigstore::cosign::ClientBuilder;
 use sigstore::registry::{ClientConfig, OciReference};
 
 use super::messages::explain;
-use crate::execution_limit::{Deadline, HostTime};
+use crate::execution_timeout::{Deadline, HostTimeout};
 use crate::trust_config::TrustMaterial;
 
-/// Every registry conversation for one request must finish within this.
+/// The most one registry step (resolving a digest, fetching signatures or a manifest) may
+/// take, however far the deadline is.
 pub const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The registry clients, built on first use: each loads the system's TLS roots, which costs
@@ -51,19 +52,19 @@ pub(super) fn parse_reference(image: &str) -> Result<OciReference, String> {
     OciReference::from_str(image).map_err(|e| format!("invalid image reference {image:?}: {e}"))
 }
 
-/// One registry operation: it gets what is left of the evaluation's budget, at most its own
-/// cap, and running out of either is a failure.
+/// One registry operation: it gets what is left before the evaluation's deadline, at most the
+/// registry timeout, and running out of either is a failure.
 pub(super) struct Step {
     deadline: Deadline,
-    time: HostTime,
+    timeout: HostTimeout,
 }
 
 impl Step {
     /// Timed from now: steps run one after another, each with what is left.
-    pub(super) fn new(deadline: Deadline, cap: Duration) -> Self {
+    pub(super) fn new(deadline: Deadline, registry_timeout: Duration) -> Self {
         Step {
             deadline,
-            time: deadline.for_host(cap),
+            timeout: deadline.host_timeout(registry_timeout),
         }
     }
 
@@ -72,12 +73,12 @@ impl Step {
         what: &str,
         operation: impl std::future::Future<Output = Result<T, String>>,
     ) -> Result<T, String> {
-        if self.time.limit.is_zero() {
-            return Err(self.deadline.exceeded(self.time, what));
+        if self.timeout.duration.is_zero() {
+            return Err(self.deadline.exceeded(self.timeout, what));
         }
-        match tokio::time::timeout(self.time.limit, operation).await {
+        match tokio::time::timeout(self.timeout.duration, operation).await {
             Ok(result) => result,
-            Err(_) => Err(self.deadline.exceeded(self.time, what)),
+            Err(_) => Err(self.deadline.exceeded(self.timeout, what)),
         }
     }
 

@@ -10,7 +10,7 @@ use super::messages::{describe_layer, is_v3_bundle, V3_ANNOTATIONS_HINT};
 use super::plan::{plan, SignerDemands, SignerRequirement, VerifyRequest};
 use super::registry::{parse_reference, Step};
 use super::SigstoreVerifier;
-use crate::execution_limit::Deadline;
+use crate::execution_timeout::Deadline;
 
 /// Answers from the cache of recent successes, else by checking the request's plan; only a
 /// success is remembered.
@@ -137,7 +137,7 @@ pub(super) mod tests {
 
     use super::*;
     use crate::sigstore_host::tests::{
-        budget, host_without_trust_root, plain_http_host, pub_key_request,
+        far_deadline, host_without_trust_root, plain_http_host, pub_key_request,
     };
     use crate::sigstore_host::{lying_registry, misbehaving_registry, plan, REGISTRY_TIMEOUT};
 
@@ -149,7 +149,7 @@ pub(super) mod tests {
     fn verify_at(registry: &lying_registry::LyingRegistry) -> Result<String, String> {
         let mut host = plain_http_host(&registry.address, Duration::from_secs(10));
         let request = pub_key_request(&registry.address, &registry.public_key_pem);
-        let response = host.verify(&request, budget())?;
+        let response = host.verify(&request, far_deadline())?;
         let response: serde_json::Value = serde_json::from_slice(&response).unwrap();
         Ok(response["digest"].as_str().unwrap().to_string())
     }
@@ -188,7 +188,7 @@ pub(super) mod tests {
         let request = serde_json::json!({"type": "SigstoreKeylessVerify", "image": "127.0.0.1:1/app:1",
             "keyless": [{"issuer": "https://idp", "subject": "a@b"}], "annotations": null});
         let err = host
-            .verify(request.to_string().as_bytes(), budget())
+            .verify(request.to_string().as_bytes(), far_deadline())
             .unwrap_err();
         assert!(err.contains("no Sigstore trust root configured"), "{err}");
     }
@@ -201,7 +201,7 @@ pub(super) mod tests {
         let request = serde_json::json!({"type": "SigstorePubKeyVerify", "image": "127.0.0.1:1/app:1",
             "pub_keys": [key], "annotations": null});
         let err = host
-            .verify(request.to_string().as_bytes(), budget())
+            .verify(request.to_string().as_bytes(), far_deadline())
             .unwrap_err();
         assert!(
             err.starts_with("image 127.0.0.1:1/app:1: resolving the manifest digest"),
@@ -210,12 +210,16 @@ pub(super) mod tests {
     }
 
     /// Asks a host with the default 30 s registry timeout to verify `address/app:v1` with a
-    /// key, within a budget of `budget`; returns the answer and how long it took.
-    fn verify_within(address: &str, budget: Duration) -> (Result<Vec<u8>, String>, Duration) {
+    /// key, within an execution timeout of `execution_timeout`; returns the answer and how long
+    /// it took.
+    fn verify_within(
+        address: &str,
+        execution_timeout: Duration,
+    ) -> (Result<Vec<u8>, String>, Duration) {
         let mut host = plain_http_host(address, REGISTRY_TIMEOUT);
         let request = pub_key_request(address, &plan::tests::public_key_pem());
         let started = std::time::Instant::now();
-        let answer = host.verify(&request, Deadline::after(budget));
+        let answer = host.verify(&request, Deadline::after(execution_timeout));
         (answer, started.elapsed())
     }
 
@@ -237,18 +241,19 @@ pub(super) mod tests {
         misbehaving_registry::start(misbehaving_registry::Misbehaviour::OversizedSignature),
         "fetching signatures: no answer within the policy's time limit of 1.5s"
     )]
-    fn a_misbehaving_registry_is_not_verified_within_the_budget(
+    fn a_misbehaving_registry_is_not_verified_before_the_deadline(
         #[case] address: String,
         #[case] reason: &str,
     ) {
-        let budget = Duration::from_millis(1500);
-        let (answer, took) = verify_within(&address, budget);
+        let execution_timeout = Duration::from_millis(1500);
+        let (answer, took) = verify_within(&address, execution_timeout);
         let error = answer.expect_err("a misbehaving registry must not verify");
         assert!(error.contains(reason), "{error}");
-        // The host keeps a reserve of the budget for the guest, so it ends before it.
+        // The host keeps a reserve of the time before the deadline for the guest, so it ends
+        // before it.
         assert!(
-            took < budget,
-            "took {took:?} of a {budget:?} budget: {error}"
+            took < execution_timeout,
+            "took {took:?} of a {execution_timeout:?} execution timeout: {error}"
         );
     }
 }
