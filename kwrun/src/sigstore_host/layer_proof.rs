@@ -4,6 +4,7 @@
 //! log this layer's payload, signature and signer. Cosign v3 bundle layers (OCI referrers) are
 //! held to the same rules: the crate checks them today, and kwrun does not depend on that
 //! staying true. A layer that fails is dropped, with the reason kept for the error message.
+//! The logged entries themselves are read by `rekor_entry` (classic) and `dsse_entry` (v3).
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
