@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
 use crate::capability_catalog;
-use crate::execution_limit::DEFAULT_EXECUTION_TIMEOUT;
+use crate::execution_timeout::DEFAULT_EXECUTION_TIMEOUT;
 use crate::policy_metadata::PolicyMetadata;
 use crate::policy_runtime::{Deadline, HostCallHandler, PolicyInstance};
 use crate::wasm_custom_section;

@@ -36,7 +36,7 @@ pub struct RunOptions {
     pub request: String,
     pub settings: SettingsSource,
     pub host: HostOptions,
-    /// Wall-clock limit on each run of policy code, host calls included.
+    /// Wall-clock timeout on each run of policy code, host calls included.
     pub execution_timeout: Duration,
     /// Keep compiled modules in the user's cache dir (kwctl's `--disable-wasmtime-cache`
     /// turns that off).
@@ -106,7 +106,7 @@ struct RunArgs {
     /// Policy settings inline
     #[arg(long = "settings-json", value_name = "JSON")]
     settings_json: Option<String>,
-    /// Wall-clock limit on each run of policy code, host calls included
+    /// Wall-clock timeout on each run of policy code, host calls included
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, default_value = "10")]
     execution_timeout: Duration,
     /// Compile the module every time instead of reusing the compiled module kept under
@@ -234,7 +234,7 @@ fn host_options(host: HostArgs) -> Result<HostOptions, String> {
 }
 
 /// Whole seconds, as policy-server's `--policy-timeout`; zero would stop every policy before it
-/// starts, so it is refused rather than read as "no limit".
+/// starts, so it is refused rather than read as "no timeout".
 fn parse_timeout(seconds: &str) -> Result<Duration, String> {
     match seconds.parse::<u64>() {
         Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
@@ -247,7 +247,7 @@ fn parse_timeout(seconds: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution_limit::DEFAULT_EXECUTION_TIMEOUT;
+    use crate::execution_timeout::DEFAULT_EXECUTION_TIMEOUT;
 
     fn args(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_string).collect()

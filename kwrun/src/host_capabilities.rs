@@ -79,10 +79,10 @@ mod tests {
     use super::*;
 
     /// A whole evaluation against a registry that never answers: the policy's host call comes
-    /// back with the reason before the policy's time limit, so the policy still answers
+    /// back with the reason before the policy's deadline, so the policy still answers
     /// (here: forwards the host's error), instead of kwrun hanging or the guest being killed.
     #[test]
-    fn one_time_limit_bounds_an_evaluation_waiting_for_a_registry() {
+    fn one_deadline_bounds_an_evaluation_waiting_for_a_registry() {
         use crate::policy_runtime::tests::forwarding_guest;
         use crate::policy_runtime::PolicyInstance;
         use crate::sigstore_host::tests::{plain_http_host, pub_key_request};
@@ -93,20 +93,21 @@ mod tests {
             sigstore: plain_http_host(&registry, REGISTRY_TIMEOUT),
             allowed: AllowList::default(),
         };
-        let limit = std::time::Duration::from_secs(2);
-        let mut policy = PolicyInstance::load(&forwarding_guest(), Box::new(host), limit).unwrap();
+        let execution_timeout = std::time::Duration::from_secs(2);
+        let mut policy =
+            PolicyInstance::load(&forwarding_guest(), Box::new(host), execution_timeout).unwrap();
         let request = pub_key_request(&registry, &plan::tests::public_key_pem());
         let started = std::time::Instant::now();
         let answer = policy
             .call("v2/verify", &request)
-            .expect("the guest answers within its limit");
+            .expect("the guest answers within its execution timeout");
         let took = started.elapsed();
         let answer = String::from_utf8(answer).unwrap();
         assert!(
             answer.contains("no answer within the policy's time limit of 2s"),
             "{answer}"
         );
-        assert!(took < limit, "took {took:?}");
+        assert!(took < execution_timeout, "took {took:?}");
     }
 
     #[test]

@@ -1,25 +1,19 @@
-//! Runs a waPC guest (a Kubewarden policy compiled to wasm32-wasip1) under
-//! wasmtime: wires WASI preview 1 and the waPC host imports, and calls guest
-//! functions by name.
-//!
-//! The waPC protocol is small (a handful of imports in the `wapc` module and
-//! one `__guest_call` export), so it is spoken here directly instead of through
-//! `wasmtime-provider`, which forces wasmtime's cache, GC, profiling and
-//! component features on every build.
+//! The lifecycle of a waPC guest (a Kubewarden policy compiled to wasm32-wasip1) under
+//! wasmtime: a module compiled and linked once (WASI preview 1 and the waPC imports of
+//! `wapc_abi`), instances made from it and initialised, and guest functions called
+//! by name within the execution timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use wasmtime::{
-    format_err, Caller, Config, Engine, Extern, Linker, Memory, Module, Store, TypedFunc,
-};
-use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime::{Config, Engine, Linker, Module, Store, TypedFunc};
 use wasmtime_wasi::WasiCtxBuilder;
 
-pub use crate::execution_limit::Deadline;
-use crate::execution_limit::{deadline_ticks, is_timeout, EpochTicker};
+pub use crate::execution_timeout::Deadline;
+use crate::execution_timeout::{epoch_deadline_ticks, is_timeout, EpochTicker};
 use crate::module_cache::ModuleCache;
+use crate::wapc_abi::{link_wapc_imports, GuestState};
 
 /// Serves the guest's `__host_call`s (Kubewarden host capabilities).
 pub trait HostCallHandler: Send {
@@ -42,12 +36,15 @@ pub enum GuestCallError {
     /// The guest returned an error through `__guest_error`.
     #[error("policy returned an error from {operation}: {message}")]
     Guest { operation: String, message: String },
-    /// The guest ran past its time limit (wall clock, host calls included).
+    /// The guest ran past its execution timeout (wall clock, host calls included).
     #[error(
-        "policy exceeded its time limit of {limit:?} during {operation} \
+        "policy exceeded its time limit of {timeout:?} during {operation} \
          (see --execution-timeout)"
     )]
-    Timeout { operation: String, limit: Duration },
+    Timeout {
+        operation: String,
+        timeout: Duration,
+    },
     /// The guest trapped or the runtime failed.
     #[error("policy execution of {operation} failed: {source:#}")]
     Runtime {
@@ -56,25 +53,11 @@ pub enum GuestCallError {
     },
 }
 
-/// Everything the host imports need between the guest's calls into them.
-struct GuestState {
-    wasi: WasiP1Ctx,
-    handler: Box<dyn HostCallHandler>,
-    /// Operation name and payload of the guest call in progress.
-    request: (Vec<u8>, Vec<u8>),
-    guest_response: Option<Vec<u8>>,
-    guest_error: Option<String>,
-    host_response: Vec<u8>,
-    host_error: String,
-    /// The end of the guest call in progress.
-    deadline: Deadline,
-}
-
 /// An instantiated and initialised policy, ready for `call`.
 pub struct PolicyInstance {
     store: Store<GuestState>,
     guest_call: TypedFunc<(i32, i32), i32>,
-    time_limit: Duration,
+    execution_timeout: Duration,
     /// The module's epoch clock, kept running while any instance of it lives.
     _ticker: Arc<EpochTicker>,
 }
@@ -123,11 +106,11 @@ impl PolicyModule {
     }
 
     /// A fresh instance, with its waPC initialisation run. Every run of guest code (the
-    /// initialisation as a whole, then each `call`) is stopped after `time_limit`.
+    /// initialisation as a whole, then each `call`) is stopped after `execution_timeout`.
     pub fn instantiate(
         &self,
         handler: Box<dyn HostCallHandler>,
-        time_limit: Duration,
+        execution_timeout: Duration,
     ) -> Result<PolicyInstance> {
         // The policy's own stdout would corrupt kwrun's single JSON line, so
         // both of its streams go to kwrun's stderr.
@@ -135,19 +118,10 @@ impl PolicyModule {
             .stdout(std::io::stderr())
             .stderr(std::io::stderr())
             .build_p1();
-        let state = GuestState {
-            wasi,
-            handler,
-            request: (Vec::new(), Vec::new()),
-            guest_response: None,
-            guest_error: None,
-            host_response: Vec::new(),
-            host_error: String::new(),
-            deadline: Deadline::after(time_limit),
-        };
+        let state = GuestState::new(wasi, handler, Deadline::after(execution_timeout));
         let mut store = Store::new(&self.engine, state);
         // Instantiation may run a wasm start function, so it is timed too.
-        store.set_epoch_deadline(deadline_ticks(time_limit));
+        store.set_epoch_deadline(epoch_deadline_ticks(execution_timeout));
         let instance = self
             .linker
             .instantiate(&mut store, &self.module)
@@ -155,43 +129,43 @@ impl PolicyModule {
                 if is_timeout(&err) {
                     anyhow::Error::from(GuestCallError::Timeout {
                         operation: "instantiation".to_string(),
-                        limit: time_limit,
+                        timeout: execution_timeout,
                     })
                 } else {
                     anyhow::Error::from(err).context("cannot instantiate the policy module")
                 }
             })?;
-        PolicyInstance::initialise(store, instance, time_limit, Arc::clone(&self.ticker))
+        PolicyInstance::initialise(store, instance, execution_timeout, Arc::clone(&self.ticker))
     }
 }
 
 impl PolicyInstance {
     /// Compiles and instantiates `wasm`, then runs its waPC initialisation.
     /// Every run of guest code (the initialisation as a whole, then each
-    /// `call`) is stopped after `time_limit`.
+    /// `call`) is stopped after `execution_timeout`.
     pub fn load(
         wasm: &[u8],
         handler: Box<dyn HostCallHandler>,
-        time_limit: Duration,
+        execution_timeout: Duration,
     ) -> Result<Self> {
-        Self::load_cached(wasm, handler, time_limit, &ModuleCache::disabled())
+        Self::load_cached(wasm, handler, execution_timeout, &ModuleCache::disabled())
     }
 
     /// [`PolicyInstance::load`], taking the compiled module from `cache` when it has it.
     pub fn load_cached(
         wasm: &[u8],
         handler: Box<dyn HostCallHandler>,
-        time_limit: Duration,
+        execution_timeout: Duration,
         cache: &ModuleCache,
     ) -> Result<Self> {
-        PolicyModule::compile_cached(wasm, cache)?.instantiate(handler, time_limit)
+        PolicyModule::compile_cached(wasm, cache)?.instantiate(handler, execution_timeout)
     }
 
     /// Runs the waPC initialisation exports of a new instance.
     fn initialise(
         mut store: Store<GuestState>,
         instance: wasmtime::Instance,
-        time_limit: Duration,
+        execution_timeout: Duration,
         ticker: Arc<EpochTicker>,
     ) -> Result<Self> {
         for name in INIT_EXPORTS {
@@ -210,7 +184,7 @@ impl PolicyInstance {
                 if is_timeout(&err) {
                     return Err(GuestCallError::Timeout {
                         operation: format!("policy initialisation ({name})"),
-                        limit: time_limit,
+                        timeout: execution_timeout,
                     }
                     .into());
                 }
@@ -226,13 +200,13 @@ impl PolicyInstance {
         Ok(Self {
             store,
             guest_call,
-            time_limit,
+            execution_timeout,
             _ticker: ticker,
         })
     }
 
     /// Calls the guest function `operation` with `payload` and returns its
-    /// response bytes; a call running past the time limit is a `Timeout`.
+    /// response bytes; a call running past the execution timeout is a `Timeout`.
     pub fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, GuestCallError> {
         let runtime_error = |source: anyhow::Error| GuestCallError::Runtime {
             operation: operation.to_string(),
@@ -240,23 +214,21 @@ impl PolicyInstance {
         };
         let op_len = i32::try_from(operation.len()).map_err(|e| runtime_error(e.into()))?;
         let msg_len = i32::try_from(payload.len()).map_err(|e| runtime_error(e.into()))?;
-        {
-            let state = self.store.data_mut();
-            state.request = (operation.as_bytes().to_vec(), payload.to_vec());
-            state.guest_response = None;
-            state.guest_error = None;
-            state.deadline = Deadline::after(self.time_limit);
-        }
-        // The deadline is relative to the engine's current epoch, so each
-        // call gets the whole limit.
+        self.store.data_mut().begin_call(
+            operation,
+            payload,
+            Deadline::after(self.execution_timeout),
+        );
+        // The epoch deadline is relative to the engine's current epoch, so each
+        // call gets the whole execution timeout.
         self.store
-            .set_epoch_deadline(deadline_ticks(self.time_limit));
+            .set_epoch_deadline(epoch_deadline_ticks(self.execution_timeout));
         let status = self.guest_call.call(&mut self.store, (op_len, msg_len));
         let status = status.map_err(|e| {
             if is_timeout(&e) {
                 GuestCallError::Timeout {
                     operation: operation.to_string(),
-                    limit: self.time_limit,
+                    timeout: self.execution_timeout,
                 }
             } else {
                 runtime_error(e.into())
@@ -281,190 +253,6 @@ impl PolicyInstance {
             }),
         }
     }
-}
-
-fn guest_memory(caller: &mut Caller<'_, GuestState>) -> wasmtime::Result<Memory> {
-    match caller.get_export("memory") {
-        Some(Extern::Memory(memory)) => Ok(memory),
-        _ => Err(format_err!("the guest exports no linear memory")),
-    }
-}
-
-/// Copies `len` bytes at `ptr` out of guest memory, refusing out-of-bounds
-/// ranges instead of panicking.
-fn read_guest(
-    caller: &mut Caller<'_, GuestState>,
-    ptr: i32,
-    len: i32,
-) -> wasmtime::Result<Vec<u8>> {
-    let memory = guest_memory(caller)?;
-    let start = usize::try_from(ptr).map_err(|_| format_err!("negative guest pointer {ptr}"))?;
-    let len = usize::try_from(len).map_err(|_| format_err!("negative guest length {len}"))?;
-    let end = start
-        .checked_add(len)
-        .ok_or_else(|| format_err!("guest range {start}+{len} overflows"))?;
-    memory
-        .data(&caller)
-        .get(start..end)
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| format_err!("guest range {start}..{end} is outside its memory"))
-}
-
-fn write_guest(
-    caller: &mut Caller<'_, GuestState>,
-    ptr: i32,
-    bytes: &[u8],
-) -> wasmtime::Result<()> {
-    let memory = guest_memory(caller)?;
-    let start = usize::try_from(ptr).map_err(|_| format_err!("negative guest pointer {ptr}"))?;
-    memory.write(caller, start, bytes).map_err(|e| {
-        format_err!(
-            "cannot write {} bytes at guest address {start}: {e}",
-            bytes.len()
-        )
-    })
-}
-
-fn utf8(bytes: Vec<u8>, what: &str) -> wasmtime::Result<String> {
-    String::from_utf8(bytes).map_err(|_| format_err!("{what} is not UTF-8"))
-}
-
-fn link_wapc_imports(linker: &mut Linker<GuestState>) -> Result<()> {
-    const NS: &str = "wapc";
-    linker
-        .func_wrap(
-            NS,
-            "__guest_request",
-            |mut caller: Caller<'_, GuestState>, op_ptr: i32, ptr: i32| -> wasmtime::Result<()> {
-                let (op, msg) = caller.data().request.clone();
-                write_guest(&mut caller, op_ptr, &op)?;
-                write_guest(&mut caller, ptr, &msg)
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__guest_response",
-            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let bytes = read_guest(&mut caller, ptr, len)?;
-                caller.data_mut().guest_response = Some(bytes);
-                Ok(())
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__guest_error",
-            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let bytes = read_guest(&mut caller, ptr, len)?;
-                caller.data_mut().guest_error = Some(String::from_utf8_lossy(&bytes).into_owned());
-                Ok(())
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_call",
-            |mut caller: Caller<'_, GuestState>,
-             bd_ptr: i32,
-             bd_len: i32,
-             ns_ptr: i32,
-             ns_len: i32,
-             op_ptr: i32,
-             op_len: i32,
-             ptr: i32,
-             len: i32|
-             -> wasmtime::Result<i32> {
-                let binding = utf8(
-                    read_guest(&mut caller, bd_ptr, bd_len)?,
-                    "host call binding",
-                )?;
-                let namespace = utf8(
-                    read_guest(&mut caller, ns_ptr, ns_len)?,
-                    "host call namespace",
-                )?;
-                let operation = utf8(
-                    read_guest(&mut caller, op_ptr, op_len)?,
-                    "host call operation",
-                )?;
-                let payload = read_guest(&mut caller, ptr, len)?;
-                let state = caller.data_mut();
-                state.host_response.clear();
-                state.host_error.clear();
-                match state.handler.host_call(
-                    &binding,
-                    &namespace,
-                    &operation,
-                    &payload,
-                    state.deadline,
-                ) {
-                    Ok(response) => {
-                        state.host_response = response;
-                        Ok(1)
-                    }
-                    Err(message) => {
-                        state.host_error = message;
-                        Ok(0)
-                    }
-                }
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_response_len",
-            |caller: Caller<'_, GuestState>| -> wasmtime::Result<i32> {
-                i32::try_from(caller.data().host_response.len())
-                    .map_err(|_| format_err!("host response too large"))
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_response",
-            |mut caller: Caller<'_, GuestState>, ptr: i32| -> wasmtime::Result<()> {
-                let bytes = caller.data().host_response.clone();
-                write_guest(&mut caller, ptr, &bytes)
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_error_len",
-            |caller: Caller<'_, GuestState>| -> wasmtime::Result<i32> {
-                i32::try_from(caller.data().host_error.len())
-                    .map_err(|_| format_err!("host error too large"))
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__host_error",
-            |mut caller: Caller<'_, GuestState>, ptr: i32| -> wasmtime::Result<()> {
-                let bytes = caller.data().host_error.clone().into_bytes();
-                write_guest(&mut caller, ptr, &bytes)
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            NS,
-            "__console_log",
-            |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-                let bytes = read_guest(&mut caller, ptr, len)?;
-                eprintln!("{}", String::from_utf8_lossy(&bytes));
-                Ok(())
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -529,7 +317,7 @@ pub(crate) mod tests {
     }
 
     /// Short enough for fast tests, long enough for the guests that do end.
-    const TEST_LIMIT: Duration = Duration::from_millis(200);
+    const TEST_TIMEOUT: Duration = Duration::from_millis(200);
 
     /// [`FORWARDING_GUEST`], compiled.
     pub(crate) fn forwarding_guest() -> Vec<u8> {
@@ -538,7 +326,7 @@ pub(crate) mod tests {
 
     fn guest() -> PolicyInstance {
         let wasm = forwarding_guest();
-        PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_LIMIT).unwrap()
+        PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_TIMEOUT).unwrap()
     }
 
     /// A waPC guest whose every call, and optionally `wapc_init`, spins
@@ -587,9 +375,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_looping_call_is_stopped_at_the_time_limit() {
+    fn a_looping_call_is_stopped_at_the_execution_timeout() {
         let mut policy =
-            PolicyInstance::load(&looping_guest(false), Box::new(EchoHost), TEST_LIMIT).unwrap();
+            PolicyInstance::load(&looping_guest(false), Box::new(EchoHost), TEST_TIMEOUT).unwrap();
         match policy.call("validate", b"{}") {
             Err(err @ GuestCallError::Timeout { .. }) => {
                 let message = err.to_string();
@@ -606,8 +394,8 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_looping_initialisation_is_stopped_at_the_time_limit() {
-        let err = PolicyInstance::load(&looping_guest(true), Box::new(EchoHost), TEST_LIMIT)
+    fn a_looping_initialisation_is_stopped_at_the_execution_timeout() {
+        let err = PolicyInstance::load(&looping_guest(true), Box::new(EchoHost), TEST_TIMEOUT)
             .err()
             .unwrap();
         assert!(
@@ -622,10 +410,10 @@ pub(crate) mod tests {
     #[test]
     fn modules_that_are_not_wapc_guests_are_refused() {
         let wasm = wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
-        let err = PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_LIMIT)
+        let err = PolicyInstance::load(&wasm, Box::new(EchoHost), TEST_TIMEOUT)
             .err()
             .unwrap();
         assert!(format!("{err:#}").contains("__guest_call"), "{err:#}");
-        assert!(PolicyInstance::load(b"not wasm", Box::new(EchoHost), TEST_LIMIT).is_err());
+        assert!(PolicyInstance::load(b"not wasm", Box::new(EchoHost), TEST_TIMEOUT).is_err());
     }
 }

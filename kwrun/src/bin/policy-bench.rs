@@ -34,8 +34,8 @@ const VERIFIED_DIGEST: &str =
 /// How long each case is measured per policy, after warming up.
 const MEASURE_FOR: Duration = Duration::from_millis(1500);
 const WARM_UP_CALLS: usize = 20;
-/// The wall-clock limit of each guest run; far above anything measured here.
-const TIME_LIMIT: Duration = Duration::from_secs(60);
+/// The execution timeout of each guest run; far above anything measured here.
+const EXECUTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Answers `oci/v2/verify` and `crypto/v1/is_certificate_trusted` with "trusted" at once,
 /// serves the `.sig` manifests it holds (any other reference is "manifest unknown", as a
@@ -103,7 +103,7 @@ impl Policy {
         let module = PolicyModule::compile_cached(&wasm, &ModuleCache::disabled())
             .with_context(|| format!("cannot load {path}"))?;
         let load_time = started.elapsed();
-        let reused = module.instantiate(Self::host(&calls, manifests), TIME_LIMIT)?;
+        let reused = module.instantiate(Self::host(&calls, manifests), EXECUTION_TIMEOUT)?;
         Ok(Policy {
             name,
             module,
@@ -131,7 +131,7 @@ impl Policy {
         let started = Instant::now();
         let mut instance = self
             .module
-            .instantiate(Self::host(&self.calls, &self.manifests), TIME_LIMIT)?;
+            .instantiate(Self::host(&self.calls, &self.manifests), EXECUTION_TIMEOUT)?;
         let response = instance.call("validate", &case.payload);
         let elapsed = started.elapsed();
         self.sample(case, response, elapsed)

@@ -4,16 +4,17 @@
 //! log this layer's payload, signature and signer. Cosign v3 bundle layers (OCI referrers) are
 //! held to the same rules: the crate checks them today, and kwrun does not depend on that
 //! staying true. A layer that fails is dropped, with the reason kept for the error message.
+//! The logged entries themselves are read by `rekor_entry` (classic) and `dsse_entry` (v3).
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use openssl::pkey::{PKey, Public};
-use openssl::x509::X509;
-use serde::Deserialize;
-use sigstore::cosign::bundle::Bundle;
 use sigstore::cosign::bundle_content::BundleContent;
 use sigstore::cosign::signature_layers::SignatureLayer;
 use sigstore::crypto::{CosignVerificationKey, Signature};
+
+use super::dsse_entry::{dsse_payload, logged_dsse_entry};
+use super::rekor_entry::{logged_entry, logged_public_key};
 
 /// Layers that hold up, and why each other layer was dropped.
 pub struct ProvenLayers {
@@ -96,125 +97,6 @@ struct LoggedSignature<'a> {
     signer_pem: &'a str,
 }
 
-/// Rekor's dsse entry (v0.0.1), as far as it binds payload, signature and signer.
-#[derive(Deserialize)]
-struct DsseEntry {
-    kind: String,
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    spec: DsseSpec,
-}
-
-#[derive(Deserialize)]
-struct DsseSpec {
-    #[serde(rename = "payloadHash")]
-    payload_hash: HashedRekordHash,
-    signatures: Vec<DsseLoggedSignature>,
-}
-
-#[derive(Deserialize)]
-struct DsseLoggedSignature {
-    signature: String,
-    verifier: String,
-}
-
-fn logged_dsse_entry(body: &[u8]) -> Result<DsseEntry, String> {
-    let entry: DsseEntry = serde_json::from_slice(body)
-        .map_err(|e| format!("its v3 bundle's log entry is not a dsse entry: {e}"))?;
-    if entry.kind != "dsse"
-        || entry.api_version != "0.0.1"
-        || entry.spec.payload_hash.algorithm != "sha256"
-    {
-        return Err("its v3 bundle's log entry is not a sha256 dsse v0.0.1 entry".to_string());
-    }
-    Ok(entry)
-}
-
-/// The payload inside DSSE's pre-authentication encoding
-/// `DSSEv1 <len(type)> <type> <len(payload)> <payload>`, whose lengths must add up exactly.
-fn dsse_payload(encoded: &[u8]) -> Result<&[u8], String> {
-    let malformed = || "its signed bytes are not a DSSE v1 encoding".to_string();
-    let rest = encoded.strip_prefix(b"DSSEv1 ").ok_or_else(malformed)?;
-    let (type_length, rest) = decimal_then_space(rest).ok_or_else(malformed)?;
-    if rest.len() < type_length {
-        return Err(malformed());
-    }
-    let rest = rest[type_length..]
-        .strip_prefix(b" ")
-        .ok_or_else(malformed)?;
-    let (payload_length, payload) = decimal_then_space(rest).ok_or_else(malformed)?;
-    if payload.len() != payload_length {
-        return Err(malformed());
-    }
-    Ok(payload)
-}
-
-fn decimal_then_space(bytes: &[u8]) -> Option<(usize, &[u8])> {
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    let number = std::str::from_utf8(&bytes[..digits]).ok()?.parse().ok()?;
-    Some((number, bytes[digits..].strip_prefix(b" ")?))
-}
-
-#[derive(Deserialize)]
-struct HashedRekord {
-    kind: String,
-    spec: HashedRekordSpec,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordSpec {
-    data: HashedRekordData,
-    signature: HashedRekordSignature,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordData {
-    hash: HashedRekordHash,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordHash {
-    algorithm: String,
-    value: String,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordSignature {
-    content: String,
-    #[serde(rename = "publicKey")]
-    public_key: HashedRekordKey,
-}
-
-#[derive(Deserialize)]
-struct HashedRekordKey {
-    content: String,
-}
-
-/// The hashedrekord entry a classic Rekor bundle says was logged.
-fn logged_entry(bundle: &Bundle) -> Result<HashedRekord, String> {
-    let body = BASE64
-        .decode(&bundle.payload.body)
-        .map_err(|e| format!("its Rekor bundle body is not base64: {e}"))?;
-    let entry: HashedRekord = serde_json::from_slice(&body)
-        .map_err(|e| format!("its Rekor bundle body is not a hashedrekord entry: {e}"))?;
-    if entry.kind != "hashedrekord" || entry.spec.data.hash.algorithm != "sha256" {
-        return Err("its Rekor bundle does not log a sha256 hashedrekord entry".to_string());
-    }
-    Ok(entry)
-}
-
-/// The public key of the signer a classic Rekor bundle logged (its certificate's or its own).
-pub fn logged_signer(bundle: &Bundle) -> Result<PKey<Public>, String> {
-    logged_signer_of(&logged_entry(bundle)?)
-}
-
-fn logged_signer_of(entry: &HashedRekord) -> Result<PKey<Public>, String> {
-    let logged_pem = BASE64
-        .decode(&entry.spec.signature.public_key.content)
-        .map_err(|e| format!("its Rekor bundle's public key is not base64: {e}"))?;
-    logged_public_key(&logged_pem).map_err(|e| format!("its Rekor bundle: {e}"))
-}
-
 /// The logged entry must be this layer's: its payload hash, its signature, and its signer.
 fn check_logged(
     layer: &SignatureLayer,
@@ -261,17 +143,6 @@ fn check_logged(
     Ok(())
 }
 
-/// The public key of a logged PEM certificate or PEM public key.
-fn logged_public_key(pem: &[u8]) -> Result<PKey<Public>, String> {
-    if let Ok(certificate) = X509::from_pem(pem) {
-        return certificate
-            .public_key()
-            .map_err(|e| format!("the logged certificate has no usable key: {e}"));
-    }
-    PKey::public_key_from_pem(pem)
-        .map_err(|_| "it logs neither a PEM certificate nor a PEM key".to_string())
-}
-
 /// The SubjectPublicKeyInfo inside a cosign verification key, as an OpenSSL key.
 pub fn public_key(key: &CosignVerificationKey) -> Result<PKey<Public>, String> {
     let der = match key {
@@ -288,11 +159,12 @@ pub fn public_key(key: &CosignVerificationKey) -> Result<PKey<Public>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sigstore_host::dsse_entry::tests::signed_statement;
     use openssl::ec::{EcGroup, EcKey};
     use openssl::hash::MessageDigest;
     use openssl::nid::Nid;
     use openssl::pkey::Private;
-    use sigstore::cosign::bundle::Payload;
+    use sigstore::cosign::bundle::{Bundle, Payload};
     use sigstore::cosign::signature_layers::{CertificateSignature, CertificateSubject};
 
     const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -480,21 +352,6 @@ mod tests {
         layer
     }
 
-    const IN_TOTO: &str = "application/vnd.in-toto+json";
-
-    /// What cosign v3 signs for `digest`, in DSSE's pre-authentication encoding.
-    fn signed_statement(digest: &str) -> (Vec<u8>, Vec<u8>) {
-        let statement = serde_json::json!({"_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"digest": {"sha256": digest.trim_start_matches("sha256:")}}],
-            "predicateType": "https://sigstore.dev/cosign/sign/v1"})
-        .to_string()
-        .into_bytes();
-        let mut encoded =
-            format!("DSSEv1 {} {IN_TOTO} {} ", IN_TOTO.len(), statement.len()).into_bytes();
-        encoded.extend_from_slice(&statement);
-        (statement, encoded)
-    }
-
     /// The dsse entry a log records, with the given payload, signatures and verifier.
     fn dsse_entry(payload: &[u8], signatures: &[&str], verifier_pem: &[u8]) -> BundleContent {
         let body = serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
@@ -614,23 +471,5 @@ mod tests {
             ),
         ];
         assert_each_dropped(cases);
-    }
-
-    #[test]
-    fn dsse_payload_reads_only_exact_encodings() {
-        let (statement, encoded) = signed_statement(DIGEST);
-        assert_eq!(dsse_payload(&encoded).unwrap(), statement.as_slice());
-        for malformed in [
-            &b""[..],
-            b"DSSEv1 4 type 2 {}x",
-            b"DSSEv1 4 type 3 {}",
-            b"DSSEv1 9 type 2 {}",
-            b"DSSEv1 x type 2 {}",
-            b"DSSEv2 4 type 2 {}",
-            b"DSSEv1 4 typeX2 {}",
-        ] {
-            assert!(dsse_payload(malformed).is_err(), "{malformed:?}");
-        }
-        assert_eq!(dsse_payload(b"DSSEv1 4 type 2 {}").unwrap(), b"{}");
     }
 }

@@ -1,5 +1,5 @@
-//! Registries on 127.0.0.1 that misbehave, for tests of kwrun's one time budget: each
-//! evaluation must end in "not verified" with a reason, within its budget, whatever the
+//! Registries on 127.0.0.1 that misbehave, for tests of kwrun's one deadline: each
+//! evaluation must end in "not verified" with a reason, before its deadline, whatever the
 //! registry does.
 
 use std::io::{BufRead, BufReader, Write};

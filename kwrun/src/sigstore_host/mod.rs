@@ -1,46 +1,36 @@
-//! The Sigstore host capabilities (`oci/v2/verify`, `oci/v1/manifest_digest`):
-//! real cosign verification against real OCI registries, with the trust root,
-//! registry access, timeout and cache policy kwrun was started with.
+//! The Sigstore host capabilities (`oci/v2/verify`, `oci/v1/manifest_digest`,
+//! `oci/v1/oci_manifest`): the verifier kwrun was started with (trust root, registry access,
+//! registry timeout, cache) and the dispatch to the file serving each capability.
 
 mod cache;
-pub mod constraints;
+mod dsse_entry;
 mod layer_proof;
 #[cfg(test)]
 mod lying_registry;
+mod manifest_digest;
+mod messages;
 #[cfg(test)]
 pub(crate) mod misbehaving_registry;
+mod oci_manifest;
 pub(crate) mod plan;
+mod registry;
+mod rekor_entry;
+pub mod verification_constraint;
+mod verify;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sigstore::cosign::bundle_content::BundleContent;
-use sigstore::cosign::signature_layers::{CertificateSubject, SignatureLayer};
-use sigstore::cosign::{ClientBuilder, CosignCapabilities};
-use sigstore::registry::{ClientConfig, ClientProtocol, OciReference};
+use sigstore::cosign::ClientBuilder;
+use sigstore::registry::{ClientConfig, ClientProtocol};
 
 use crate::docker_auth::RegistryCredentials;
-use crate::execution_limit::{Deadline, HostTime};
+use crate::execution_timeout::Deadline;
 use crate::sources::Sources;
 use crate::trust_config::TrustMaterial;
 pub use cache::{Clock, SystemClock, VerificationCache, TRUSTED_FOR};
-use layer_proof::prove_layers;
-use plan::{plan, SignerDemands, SignerRequirement, VerifyRequest};
-
-/// What `oci/v1/oci_manifest` accepts: image manifests and indexes, OCI and Docker.
-const MANIFEST_MEDIA_TYPES: &[&str] = &[
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
-
-/// Why an `annotations` rule fails on a signature that otherwise matches, and the fix.
-const V3_ANNOTATIONS_HINT: &str = "; cosign v3 (bundle format) signatures carry no annotations, so an annotations rule never matches them: sign with `cosign sign --new-bundle-format=false -a KEY=VALUE` (the classic .sig layout) to use annotations";
-
-/// Every registry conversation for one request must finish within this.
-pub const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
+use registry::RegistryClients;
+pub use registry::REGISTRY_TIMEOUT;
 
 /// What the host was configured with on the command line.
 pub struct SigstoreSettings {
@@ -51,6 +41,7 @@ pub struct SigstoreSettings {
     pub clock: Box<dyn Clock>,
 }
 
+/// Serves the Sigstore host capabilities, one host call at a time.
 pub struct SigstoreVerifier {
     runtime: tokio::runtime::Runtime,
     clients: RegistryClients,
@@ -100,20 +91,7 @@ impl SigstoreVerifier {
     /// `kubewarden/oci/v2/verify`: `{"is_trusted":true,"digest":…}` or the
     /// reason the image is not trusted.
     pub fn verify(&mut self, payload: &[u8], deadline: Deadline) -> Result<Vec<u8>, String> {
-        if let Some(response) = self.cache.get(payload) {
-            return Ok(response);
-        }
-        let request: VerifyRequest = serde_json::from_slice(payload)
-            .map_err(|e| format!("invalid sigstore verification request: {e}"))?;
-        let plan =
-            plan(request).map_err(|e| format!("invalid sigstore verification request: {e}"))?;
-        let digest = self
-            .check(&plan, deadline)
-            .map_err(|e| format!("image {}: {e}", plan.image))?;
-        let response = serde_json::json!({"is_trusted": true, "digest": digest});
-        let response = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
-        self.cache.remember_success(payload, &response);
-        Ok(response)
+        verify::answer(self, payload, deadline)
     }
 
     /// `kubewarden/oci/v1/manifest_digest`: payload is a JSON string (the
@@ -123,307 +101,14 @@ impl SigstoreVerifier {
         payload: &[u8],
         deadline: Deadline,
     ) -> Result<Vec<u8>, String> {
-        let image: String = serde_json::from_slice(payload).map_err(|e| {
-            format!("invalid manifest digest request (expected a JSON string): {e}")
-        })?;
-        let reference = parse_reference(&image)?;
-        let auth = self.credentials.auth_for(reference.registry());
-        let client = self.clients.cosign()?;
-        let step = Step::new(deadline, self.registry_timeout);
-        let digest = self
-            .runtime
-            .block_on(step.bounded("resolving the manifest digest", async {
-                client.triangulate(&reference, &auth).await
-            }))
-            .map_err(|e| format!("image {image}: {e}"))?
-            .1;
-        serde_json::to_vec(&serde_json::json!({"digest": digest})).map_err(|e| e.to_string())
+        manifest_digest::answer(self, payload, deadline)
     }
 
     /// `kubewarden/oci/v1/oci_manifest`: payload is a JSON string (the reference), reply the
     /// manifest exactly as the registry served it. A missing manifest is the registry's own
     /// error (`… manifest unknown`), as kwctl relays it.
     pub fn oci_manifest(&mut self, payload: &[u8], deadline: Deadline) -> Result<Vec<u8>, String> {
-        let image: String = serde_json::from_slice(payload)
-            .map_err(|e| format!("invalid OCI manifest request (expected a JSON string): {e}"))?;
-        let reference: oci_client::Reference = image
-            .parse()
-            .map_err(|e| format!("invalid image reference {image:?}: {e}"))?;
-        let auth: oci_client::secrets::RegistryAuth =
-            (&self.credentials.auth_for(reference.registry())).into();
-        let registry = self.clients.registry();
-        let step = Step::new(deadline, self.registry_timeout);
-        let (manifest, _digest) = self
-            .runtime
-            .block_on(step.run("fetching the manifest", async {
-                registry
-                    .pull_manifest_raw(&reference, &auth, MANIFEST_MEDIA_TYPES)
-                    .await
-                    .map_err(|e| explain(&e))
-            }))
-            .map_err(|e| format!("image {image}: {e}"))?;
-        Ok(manifest.to_vec())
-    }
-
-    /// Returns the verified manifest digest, or why the image is not trusted.
-    fn check(&mut self, plan: &SignerDemands, deadline: Deadline) -> Result<String, String> {
-        if let (Some(reason), false) = (plan.needs_trust_root, self.has_trust_root) {
-            return Err(format!(
-                "no Sigstore trust root configured ({reason}); pass --sigstore-trust-config"
-            ));
-        }
-        let reference = parse_reference(&plan.image)?;
-        let auth = self.credentials.auth_for(reference.registry());
-        let client = self.clients.cosign()?;
-        let registry_timeout = self.registry_timeout;
-        let (digest, layers) = self.runtime.block_on(async {
-            // Resolve once, then look signatures up by that digest, so a tag
-            // moved meanwhile cannot pair one image's digest with another's
-            // signatures.
-            let (signature_image, digest) = Step::new(deadline, registry_timeout)
-                .bounded("resolving the manifest digest", async {
-                    client.triangulate(&reference, &auth).await
-                })
-                .await?;
-            let pinned = OciReference::with_digest(
-                reference.registry().to_string(),
-                reference.repository().to_string(),
-                digest.clone(),
-            );
-            let layers = Step::new(deadline, registry_timeout)
-                .bounded("fetching signatures", async {
-                    client.trusted_signature_layers(&auth, &pinned).await
-                })
-                .await?;
-            if layers.is_empty() {
-                return Err(format!(
-                    "no verifiable signatures found for {digest} (looked for classic signatures at {signature_image} and for cosign v3 bundles among the image's OCI referrers)"
-                ));
-            }
-            Ok((digest, layers))
-        })?;
-        // The one digest this verification resolved is the one it answers with; a registry
-        // that answers a tag with another algorithm or a malformed digest is not trusted.
-        if !is_sha256_digest(&digest) {
-            return Err(format!(
-                "the registry resolved the image to {digest:?}, not a sha256 digest"
-            ));
-        }
-        let proof = prove_layers(layers, &digest);
-        let layers = proof.proven;
-        let dropped = if proof.dropped.is_empty() {
-            String::new()
-        } else {
-            format!("; {}", proof.dropped.join("; "))
-        };
-        if layers.is_empty() {
-            return Err(format!(
-                "not trusted: no signature of {digest} holds up{dropped}"
-            ));
-        }
-
-        let unmet: Vec<&SignerRequirement> = plan
-            .requirements
-            .iter()
-            .filter(|requirement| {
-                !layers
-                    .iter()
-                    .any(|layer| requirement.constraint.verify(layer).unwrap_or(false))
-            })
-            .collect();
-        if unmet.is_empty() {
-            return Ok(digest);
-        }
-        let names: Vec<&str> = unmet.iter().map(|r| r.name.as_str()).collect();
-        let found: Vec<String> = layers.iter().map(describe_layer).collect();
-        // Otherwise the user sees their signer's v3 signature listed and no reason it failed.
-        let hint = if unmet.iter().any(|r| r.wants_annotations) && layers.iter().any(is_v3_bundle) {
-            V3_ANNOTATIONS_HINT
-        } else {
-            ""
-        };
-        Err(format!(
-            "not trusted: no signature by {} (the {} verified signature(s) of {digest}: {}){hint}{dropped}",
-            names.join("; no signature by "),
-            layers.len(),
-            found.join("; ")
-        ))
-    }
-}
-
-/// The registry clients, built on first use: each loads the system's TLS roots, which costs
-/// more than a whole evaluation that never reaches a registry.
-struct RegistryClients {
-    config: ClientConfig,
-    trust: Option<TrustMaterial>,
-    cosign: Option<sigstore::cosign::Client>,
-    /// For manifests the policy reads itself (`oci/v1/oci_manifest`).
-    registry: Option<oci_client::Client>,
-}
-
-impl RegistryClients {
-    fn cosign(&mut self) -> Result<&mut sigstore::cosign::Client, String> {
-        if self.cosign.is_none() {
-            let builder = ClientBuilder::default().with_oci_client_config(self.config.clone());
-            let client = match &self.trust {
-                Some(material) => builder
-                    .with_trust_repository(&material.trust_root())
-                    .and_then(|builder| builder.build()),
-                None => builder.build(),
-            }
-            .map_err(|e| format!("cannot build the cosign client: {e}"))?;
-            self.cosign = Some(client);
-        }
-        Ok(self.cosign.as_mut().expect("just built"))
-    }
-
-    fn registry(&mut self) -> &oci_client::Client {
-        let config = &self.config;
-        self.registry
-            .get_or_insert_with(|| oci_client::Client::new(config.clone().into()))
-    }
-}
-
-fn is_sha256_digest(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-fn parse_reference(image: &str) -> Result<OciReference, String> {
-    OciReference::from_str(image).map_err(|e| format!("invalid image reference {image:?}: {e}"))
-}
-
-/// One registry operation: it gets what is left of the evaluation's budget, at most its own
-/// cap, and running out of either is a failure.
-struct Step {
-    deadline: Deadline,
-    time: HostTime,
-}
-
-impl Step {
-    /// Timed from now: steps run one after another, each with what is left.
-    fn new(deadline: Deadline, cap: Duration) -> Self {
-        Step {
-            deadline,
-            time: deadline.for_host(cap),
-        }
-    }
-
-    async fn run<T>(
-        &self,
-        what: &str,
-        operation: impl std::future::Future<Output = Result<T, String>>,
-    ) -> Result<T, String> {
-        if self.time.limit.is_zero() {
-            return Err(self.deadline.exceeded(self.time, what));
-        }
-        match tokio::time::timeout(self.time.limit, operation).await {
-            Ok(result) => result,
-            Err(_) => Err(self.deadline.exceeded(self.time, what)),
-        }
-    }
-
-    /// [`Step::run`] for the sigstore crate's operations, their errors explained.
-    async fn bounded<T>(
-        &self,
-        what: &str,
-        operation: impl std::future::Future<Output = sigstore::errors::Result<T>>,
-    ) -> Result<T, String> {
-        self.run(what, async {
-            operation
-                .await
-                .map_err(|e| format!("{what}: {}", explain(&e)))
-        })
-        .await
-    }
-}
-
-/// An error with every cause it wraps (the crates' messages alone read "error sending request"
-/// for a DNS failure and a TLS mismatch alike), and the fix when the cause is a known one.
-fn explain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    let lower = text.to_ascii_lowercase();
-    let hint = if lower.contains("wrong version number")
-        || lower.contains("http/0.9")
-        || lower.contains("invalid http version")
-        || lower.contains("record layer failure")
-    {
-        Some("the registry may speak plain HTTP: list it under insecure_sources in the --sources-path file")
-    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        Some("the registry host name does not resolve from here")
-    } else if lower.contains("error sending request") {
-        // The sigstore crate keeps only this line of the transport error.
-        Some("the registry could not be reached: check the host name and that it listens; a registry that speaks plain HTTP must be listed under insecure_sources in the --sources-path file")
-    } else if lower.contains("connection refused") {
-        Some("nothing listens at that registry address")
-    } else if lower.contains("unauthorized") || lower.contains("denied") {
-        Some("the registry wants credentials: pass --docker-config-json-path")
-    } else {
-        None
-    };
-    match hint {
-        Some(hint) => format!("{text} (hint: {hint})"),
-        None => text,
-    }
-}
-
-/// A cosign v3 bundle (OCI referrer), as opposed to a classic `.sig` layer.
-fn is_v3_bundle(layer: &SignatureLayer) -> bool {
-    matches!(layer.bundle, Some(BundleContent::SigstoreBundle(_)))
-}
-
-/// One signature as it reads in an error message: who signed it, and in which format.
-fn describe_layer(layer: &SignatureLayer) -> String {
-    let signer = match &layer.certificate_signature {
-        Some(cert) => {
-            let subject = match &cert.subject {
-                CertificateSubject::Email(s) | CertificateSubject::Uri(s) => s,
-            };
-            let mut text = format!(
-                "keyless issuer={} subject={subject}",
-                cert.issuer.as_deref().unwrap_or("?")
-            );
-            if let Some(repository) = &cert.github_workflow_repository {
-                text.push_str(&format!(" repository={repository}"));
-            }
-            text
-        }
-        None if layer.bundle.is_some() => {
-            "key or certificate signature with Rekor bundle".to_string()
-        }
-        None => "key or certificate signature".to_string(),
-    };
-    let signer = if is_v3_bundle(layer) {
-        format!("{signer} (cosign v3 bundle)")
-    } else {
-        signer
-    };
-    match &layer.simple_signing.optional {
-        Some(optional) if !optional.extra.is_empty() => {
-            let annotations: Vec<String> = optional
-                .extra
-                .iter()
-                .map(|(k, v)| match v.as_str() {
-                    Some(text) => format!("{k}={text}"),
-                    None => format!("{k}={v}"),
-                })
-                .collect();
-            format!("{signer} [annotations {}]", annotations.join(","))
-        }
-        _ => signer,
+        oci_manifest::answer(self, payload, deadline)
     }
 }
 
@@ -431,40 +116,9 @@ fn describe_layer(layer: &SignatureLayer) -> String {
 pub(crate) mod tests {
     use super::*;
 
-    /// A budget no test reaches: these tests are about answers, not time.
-    fn budget() -> Deadline {
+    /// A deadline no test reaches: these tests are about answers, not time.
+    pub(super) fn far_deadline() -> Deadline {
         Deadline::after(Duration::from_secs(60))
-    }
-
-    #[test]
-    fn layers_are_described_by_signer_and_annotations() {
-        let layer = constraints::tests::layer(
-            Some((
-                "https://idp",
-                CertificateSubject::Email("a@b.io".into()),
-                Some("acme/app"),
-            )),
-            serde_json::json!({"env": "prod"}),
-        );
-        assert_eq!(
-            describe_layer(&layer),
-            "keyless issuer=https://idp subject=a@b.io repository=acme/app [annotations env=prod]"
-        );
-        let key_only = constraints::tests::layer(None, serde_json::Value::Null);
-        assert_eq!(describe_layer(&key_only), "key or certificate signature");
-        let mut v3 = constraints::tests::layer(
-            Some((
-                "https://idp",
-                CertificateSubject::Email("a@b.io".into()),
-                None,
-            )),
-            serde_json::Value::Null,
-        );
-        v3.bundle = Some(BundleContent::SigstoreBundle(Default::default()));
-        assert_eq!(
-            describe_layer(&v3),
-            "keyless issuer=https://idp subject=a@b.io (cosign v3 bundle)"
-        );
     }
 
     /// A host without a trust root that reaches the registry at `address` over plain HTTP.
@@ -489,7 +143,7 @@ pub(crate) mod tests {
         .into_bytes()
     }
 
-    fn host_without_trust_root() -> SigstoreVerifier {
+    pub(super) fn host_without_trust_root() -> SigstoreVerifier {
         SigstoreVerifier::new(SigstoreSettings {
             trust: None,
             sources: Sources::default(),
@@ -498,189 +152,5 @@ pub(crate) mod tests {
             clock: Box::new(SystemClock),
         })
         .unwrap()
-    }
-
-    /// Asks a host that reaches `registry` over plain HTTP to verify `registry/app:v1` with
-    /// the registry's signing key.
-    fn verify_at(registry: &lying_registry::LyingRegistry) -> Result<String, String> {
-        let mut host = plain_http_host(&registry.address, Duration::from_secs(10));
-        let request = pub_key_request(&registry.address, &registry.public_key_pem);
-        let response = host.verify(&request, budget())?;
-        let response: serde_json::Value = serde_json::from_slice(&response).unwrap();
-        Ok(response["digest"].as_str().unwrap().to_string())
-    }
-
-    const SHA256_ONE: &str =
-        "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-
-    #[test]
-    fn an_honest_registry_is_trusted_with_the_digest_it_resolved() {
-        let registry = lying_registry::LyingRegistry::start(&[SHA256_ONE], SHA256_ONE);
-        assert_eq!(verify_at(&registry), Ok(SHA256_ONE.to_string()));
-    }
-
-    #[test]
-    fn oci_manifest_serves_the_raw_manifest_and_relays_manifest_unknown() {
-        let registry = lying_registry::LyingRegistry::start(&[SHA256_ONE], SHA256_ONE);
-        let mut host = host_without_trust_root();
-        host.clients.config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(vec![registry.address.clone()]),
-            ..ClientConfig::default()
-        };
-        let signatures = format!(
-            "{}/app:{}.sig",
-            registry.address,
-            SHA256_ONE.replace(':', "-")
-        );
-        let manifest = host
-            .oci_manifest(
-                serde_json::to_string(&signatures).unwrap().as_bytes(),
-                budget(),
-            )
-            .unwrap();
-        let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
-        assert_eq!(
-            manifest["layers"][0]["mediaType"],
-            "application/vnd.dev.cosign.simplesigning.v1+json"
-        );
-        let missing = format!("{}/app:sha256-{}.sig", registry.address, "9".repeat(64));
-        let err = host
-            .oci_manifest(
-                serde_json::to_string(&missing).unwrap().as_bytes(),
-                budget(),
-            )
-            .unwrap_err();
-        // The policy tells "no classic signatures" from a failure by these words, as kwctl's.
-        assert!(err.contains("manifest unknown"), "{err}");
-        assert!(host.oci_manifest(b"not json", budget()).is_err());
-    }
-
-    #[test]
-    fn signatures_found_through_a_second_lookup_do_not_vouch_for_the_first() {
-        // First look-up: sha256:1…; the crate's own second look-up (by that digest) is told
-        // sha512:2…, for which the registry holds a genuine signature.
-        let other = format!("sha512:{}", "2".repeat(128));
-        let registry = lying_registry::LyingRegistry::start(&[SHA256_ONE, &other], &other);
-        let err = verify_at(&registry).unwrap_err();
-        assert!(
-            err.contains(&format!("no signature of {SHA256_ONE} holds up"))
-                && err.contains(&format!("it signs {other}, not the resolved {SHA256_ONE}")),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_registry_resolving_to_another_algorithm_is_not_trusted() {
-        let sha512 = format!("sha512:{}", "3".repeat(128));
-        let registry = lying_registry::LyingRegistry::start(&[&sha512], &sha512);
-        let err = verify_at(&registry).unwrap_err();
-        assert!(err.contains("not a sha256 digest"), "{err}");
-    }
-
-    #[test]
-    fn registry_errors_keep_their_causes_and_suggest_the_fix() {
-        #[derive(Debug)]
-        struct Cause(&'static str, Option<Box<Cause>>);
-        impl std::fmt::Display for Cause {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.0)
-            }
-        }
-        impl std::error::Error for Cause {
-            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-                self.1
-                    .as_deref()
-                    .map(|c| c as &(dyn std::error::Error + 'static))
-            }
-        }
-        let tls = Cause(
-            "error sending request",
-            Some(Box::new(Cause("ssl: wrong version number", None))),
-        );
-        assert_eq!(
-            explain(&tls),
-            "error sending request: ssl: wrong version number (hint: the registry may speak plain HTTP: list it under insecure_sources in the --sources-path file)"
-        );
-        let dns = Cause(
-            "error sending request",
-            Some(Box::new(Cause("dns error: failed to lookup address", None))),
-        );
-        assert!(
-            explain(&dns).ends_with("(hint: the registry host name does not resolve from here)")
-        );
-        assert_eq!(
-            explain(&Cause("manifest unknown", None)),
-            "manifest unknown"
-        );
-    }
-
-    #[test]
-    fn keyless_without_trust_root_fails_before_any_registry_call() {
-        let mut host = host_without_trust_root();
-        let request = serde_json::json!({"type": "SigstoreKeylessVerify", "image": "127.0.0.1:1/app:1",
-            "keyless": [{"issuer": "https://idp", "subject": "a@b"}], "annotations": null});
-        let err = host
-            .verify(request.to_string().as_bytes(), budget())
-            .unwrap_err();
-        assert!(err.contains("no Sigstore trust root configured"), "{err}");
-    }
-
-    #[test]
-    fn unreachable_registry_is_an_error_not_trust() {
-        let mut host = host_without_trust_root();
-        let key = plan::tests::public_key_pem();
-        // Port 1 on loopback: nothing listens there.
-        let request = serde_json::json!({"type": "SigstorePubKeyVerify", "image": "127.0.0.1:1/app:1",
-            "pub_keys": [key], "annotations": null});
-        let err = host
-            .verify(request.to_string().as_bytes(), budget())
-            .unwrap_err();
-        assert!(
-            err.starts_with("image 127.0.0.1:1/app:1: resolving the manifest digest"),
-            "{err}"
-        );
-    }
-
-    /// Asks a host with the default 30 s registry timeout to verify `address/app:v1` with a
-    /// key, within a budget of `budget`; returns the answer and how long it took.
-    fn verify_within(address: &str, budget: Duration) -> (Result<Vec<u8>, String>, Duration) {
-        let mut host = plain_http_host(address, REGISTRY_TIMEOUT);
-        let request = pub_key_request(address, &plan::tests::public_key_pem());
-        let started = std::time::Instant::now();
-        let answer = host.verify(&request, Deadline::after(budget));
-        (answer, started.elapsed())
-    }
-
-    #[rstest::rstest]
-    #[case::down(misbehaving_registry::down(), "resolving the manifest digest")]
-    #[case::silent(
-        misbehaving_registry::start(misbehaving_registry::Misbehaviour::Silent),
-        "no answer within the policy's time limit of 1.5s"
-    )]
-    #[case::trickling(
-        misbehaving_registry::start(misbehaving_registry::Misbehaviour::Trickling),
-        "no answer within the policy's time limit of 1.5s"
-    )]
-    #[case::garbage_manifests(
-        misbehaving_registry::start(misbehaving_registry::Misbehaviour::GarbageManifests),
-        "no verifiable signatures found"
-    )]
-    #[case::oversized_signature(
-        misbehaving_registry::start(misbehaving_registry::Misbehaviour::OversizedSignature),
-        "fetching signatures: no answer within the policy's time limit of 1.5s"
-    )]
-    fn a_misbehaving_registry_is_not_verified_within_the_budget(
-        #[case] address: String,
-        #[case] reason: &str,
-    ) {
-        let budget = Duration::from_millis(1500);
-        let (answer, took) = verify_within(&address, budget);
-        let error = answer.expect_err("a misbehaving registry must not verify");
-        assert!(error.contains(reason), "{error}");
-        // The host keeps a reserve of the budget for the guest, so it ends before it.
-        assert!(
-            took < budget,
-            "took {took:?} of a {budget:?} budget: {error}"
-        );
     }
 }

@@ -9,11 +9,12 @@ use sigstore::cosign::verification_constraint::{
 };
 use sigstore::registry::{Certificate, CertificateEncoding};
 
-use super::constraints::{
-    GithubActionsRepository, KeylessIdentity, KeylessUrlPrefix, LoggedBy, SameLayer,
-    GITHUB_ACTIONS_ISSUER,
+use super::verification_constraint::{
+    AllOnSameLayerVerifier, CertSubjectUrlPrefixVerifier, CertSubjectVerifier,
+    GithubActionsRepositoryVerifier, RekorLoggedSignerVerifier, GITHUB_ACTIONS_ISSUER,
 };
 
+use kubewarden_policy_sdk::host_capabilities::verification::{KeylessInfo, KeylessPrefixInfo};
 pub use kubewarden_policy_sdk::host_capabilities::SigstoreVerificationInputV2 as VerifyRequest;
 
 type Annotations = Option<BTreeMap<String, String>>;
@@ -46,134 +47,179 @@ pub fn plan(request: VerifyRequest) -> Result<SignerDemands, String> {
             image,
             pub_keys,
             annotations,
-        } => {
-            let requirements = non_empty(&pub_keys, "pub_keys")?
-                .iter()
-                .enumerate()
-                .map(|(i, pem)| {
-                    let verifier = PublicKeyVerifier::try_from(pem.as_bytes())
-                        .map_err(|e| format!("pub_keys[{i}] is not a usable public key: {e}"))?;
-                    Ok(requirement(
-                        format!("public key pub_keys[{i}]"),
-                        verifier,
-                        &annotations,
-                    ))
-                })
-                .collect::<Result<_, String>>()?;
-            Ok(SignerDemands {
-                image,
-                requirements,
-                needs_trust_root: None,
-            })
-        }
+        } => pub_keys_plan(image, &pub_keys, &annotations),
         VerifyRequest::SigstoreKeylessVerify {
             image,
             keyless,
             annotations,
-        } => {
-            let requirements = non_empty(&keyless, "keyless")?
-                .iter()
-                .map(|k| {
-                    requirement(
-                        format!("keyless signer issuer={} subject={}", k.issuer, k.subject),
-                        KeylessIdentity {
-                            issuer: k.issuer.clone(),
-                            subject: k.subject.clone(),
-                        },
-                        &annotations,
-                    )
-                })
-                .collect();
-            Ok(keyless_plan(image, requirements))
-        }
+        } => keyless_identities_plan(image, &keyless, &annotations),
         VerifyRequest::SigstoreKeylessPrefixVerify {
             image,
             keyless_prefix,
             annotations,
-        } => {
-            let requirements = non_empty(&keyless_prefix, "keyless_prefix")?
-                .iter()
-                .map(|k| {
-                    let constraint = KeylessUrlPrefix::new(k.issuer.clone(), &k.url_prefix);
-                    requirement(
-                        format!(
-                            "keyless signer issuer={} subject under {}",
-                            k.issuer,
-                            constraint.prefix()
-                        ),
-                        constraint,
-                        &annotations,
-                    )
-                })
-                .collect();
-            Ok(keyless_plan(image, requirements))
-        }
+        } => keyless_prefixes_plan(image, &keyless_prefix, &annotations),
         VerifyRequest::SigstoreGithubActionsVerify {
             image,
             owner,
             repo,
             annotations,
-        } => {
-            if owner.is_empty() {
-                return Err("owner must not be empty".to_string());
-            }
-            let name = match &repo {
-                Some(repo) => {
-                    format!("GitHub Actions of {owner}/{repo} ({GITHUB_ACTIONS_ISSUER})")
-                }
-                None => format!("GitHub Actions of owner {owner} ({GITHUB_ACTIONS_ISSUER})"),
-            };
-            let requirements = vec![requirement(
-                name,
-                GithubActionsRepository { owner, repo },
-                &annotations,
-            )];
-            Ok(keyless_plan(image, requirements))
-        }
+        } => github_actions_plan(image, owner, repo, &annotations),
         VerifyRequest::SigstoreCertificateVerify {
             image,
             certificate,
             certificate_chain,
             require_rekor_bundle,
             annotations,
-        } => {
-            let chain: Option<Vec<Certificate>> = certificate_chain.map(|certs| {
-                certs
-                    .into_iter()
-                    .map(|data| Certificate {
-                        encoding: CertificateEncoding::Pem,
-                        data,
-                    })
-                    .collect()
-            });
-            // Checks the key usage, SAN, current validity and, when a
-            // chain is given, that the certificate chains to it.
-            let verifier =
-                CertificateVerifier::from_pem(&certificate, require_rekor_bundle, chain.as_deref())
-                    .map_err(|e| format!("certificate is not usable: {e}"))?;
-            let requirement = if require_rekor_bundle {
-                // The crate only checks that some bundle is present; demand that it logs
-                // this certificate's signature.
-                let logged = SameLayer(vec![
-                    Box::new(verifier),
-                    Box::new(LoggedBy::certificate(&certificate)?),
-                ]);
-                requirement(
-                    "the given certificate, with a Rekor bundle".to_string(),
-                    logged,
-                    &annotations,
-                )
-            } else {
-                requirement("the given certificate".to_string(), verifier, &annotations)
-            };
-            Ok(SignerDemands {
-                image,
-                requirements: vec![requirement],
-                needs_trust_root: require_rekor_bundle
-                    .then_some("a Rekor bundle cannot be verified without transparency log keys"),
-            })
-        }
+        } => certificate_plan(
+            image,
+            &certificate,
+            certificate_chain,
+            require_rekor_bundle,
+            &annotations,
+        ),
     }
+}
+
+/// Every listed public key must have signed.
+fn pub_keys_plan(
+    image: String,
+    pub_keys: &[String],
+    annotations: &Annotations,
+) -> Result<SignerDemands, String> {
+    let requirements = non_empty(pub_keys, "pub_keys")?
+        .iter()
+        .enumerate()
+        .map(|(i, pem)| {
+            let verifier = PublicKeyVerifier::try_from(pem.as_bytes())
+                .map_err(|e| format!("pub_keys[{i}] is not a usable public key: {e}"))?;
+            Ok(requirement(
+                format!("public key pub_keys[{i}]"),
+                verifier,
+                annotations,
+            ))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(SignerDemands {
+        image,
+        requirements,
+        needs_trust_root: None,
+    })
+}
+
+/// Every listed keyless identity (issuer and exact subject) must have signed.
+fn keyless_identities_plan(
+    image: String,
+    keyless: &[KeylessInfo],
+    annotations: &Annotations,
+) -> Result<SignerDemands, String> {
+    let requirements = non_empty(keyless, "keyless")?
+        .iter()
+        .map(|k| {
+            requirement(
+                format!("keyless signer issuer={} subject={}", k.issuer, k.subject),
+                CertSubjectVerifier {
+                    issuer: k.issuer.clone(),
+                    subject: k.subject.clone(),
+                },
+                annotations,
+            )
+        })
+        .collect();
+    Ok(keyless_plan(image, requirements))
+}
+
+/// For every listed prefix, a keyless signer whose URI subject lives under it must have signed.
+fn keyless_prefixes_plan(
+    image: String,
+    keyless_prefix: &[KeylessPrefixInfo],
+    annotations: &Annotations,
+) -> Result<SignerDemands, String> {
+    let requirements = non_empty(keyless_prefix, "keyless_prefix")?
+        .iter()
+        .map(|k| {
+            let constraint = CertSubjectUrlPrefixVerifier::new(k.issuer.clone(), &k.url_prefix);
+            requirement(
+                format!(
+                    "keyless signer issuer={} subject under {}",
+                    k.issuer,
+                    constraint.prefix()
+                ),
+                constraint,
+                annotations,
+            )
+        })
+        .collect();
+    Ok(keyless_plan(image, requirements))
+}
+
+/// A GitHub Actions workflow of `owner` (and `repo`, when given) must have signed.
+fn github_actions_plan(
+    image: String,
+    owner: String,
+    repo: Option<String>,
+    annotations: &Annotations,
+) -> Result<SignerDemands, String> {
+    if owner.is_empty() {
+        return Err("owner must not be empty".to_string());
+    }
+    let name = match &repo {
+        Some(repo) => {
+            format!("GitHub Actions of {owner}/{repo} ({GITHUB_ACTIONS_ISSUER})")
+        }
+        None => format!("GitHub Actions of owner {owner} ({GITHUB_ACTIONS_ISSUER})"),
+    };
+    let requirements = vec![requirement(
+        name,
+        GithubActionsRepositoryVerifier { owner, repo },
+        annotations,
+    )];
+    Ok(keyless_plan(image, requirements))
+}
+
+/// The given certificate (chaining to `certificate_chain`, when given) must have signed, with
+/// a Rekor bundle logging it when `require_rekor_bundle`.
+fn certificate_plan(
+    image: String,
+    certificate: &[u8],
+    certificate_chain: Option<Vec<Vec<u8>>>,
+    require_rekor_bundle: bool,
+    annotations: &Annotations,
+) -> Result<SignerDemands, String> {
+    let chain: Option<Vec<Certificate>> = certificate_chain.map(|certs| {
+        certs
+            .into_iter()
+            .map(|data| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            })
+            .collect()
+    });
+    // Checks the key usage, SAN, current validity and, when a
+    // chain is given, that the certificate chains to it.
+    let verifier =
+        CertificateVerifier::from_pem(certificate, require_rekor_bundle, chain.as_deref())
+            .map_err(|e| format!("certificate is not usable: {e}"))?;
+    let requirement = if require_rekor_bundle {
+        // The crate only checks that some bundle is present; demand that it logs
+        // this certificate's signature.
+        let logged = AllOnSameLayerVerifier(vec![
+            Box::new(verifier),
+            Box::new(RekorLoggedSignerVerifier::certificate(certificate)?),
+        ]);
+        requirement(
+            "the given certificate, with a Rekor bundle".to_string(),
+            logged,
+            annotations,
+        )
+    } else {
+        requirement("the given certificate".to_string(), verifier, annotations)
+    };
+    Ok(SignerDemands {
+        image,
+        requirements: vec![requirement],
+        needs_trust_root: require_rekor_bundle
+            .then_some("a Rekor bundle cannot be verified without transparency log keys"),
+    })
 }
 
 fn non_empty<'a, T>(items: &'a [T], field: &str) -> Result<&'a [T], String> {
@@ -213,7 +259,7 @@ fn requirement(
                 .collect();
             SignerRequirement {
                 name: format!("{name} with annotations {}", listed.join(",")),
-                constraint: Box::new(SameLayer(vec![
+                constraint: Box::new(AllOnSameLayerVerifier(vec![
                     Box::new(signer),
                     Box::new(AnnotationVerifier {
                         annotations: annotations.clone(),
