@@ -118,11 +118,7 @@ fn the_project_layout_names_every_module_and_nothing_else() {
                 false => format!("{dir}/{name}"),
             };
             let is_module = path.ends_with('/') || path.ends_with(".rs");
-            let test_only = [
-                "src/test_host.rs",
-                "src/test_pki.rs",
-                "src/request/tests/",
-            ];
+            let test_only = ["src/test_host.rs", "src/test_pki.rs", "src/request/tests/"];
             let described = ["src/deploy/", "src/request/"].contains(&path.as_str())
                 || path.ends_with("/mod.rs");
             if is_module && !test_only.contains(&path.as_str()) && !described {

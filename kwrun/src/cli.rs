@@ -110,7 +110,7 @@ struct RunArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, default_value = "10")]
     execution_timeout: Duration,
     /// Compile the module every time instead of reusing the compiled module kept under
-    /// ~/.cache/kwrun
+    /// $XDG_CACHE_HOME/kwrun/modules (else ~/.cache/kwrun/modules)
     #[arg(long)]
     disable_wasmtime_cache: bool,
     #[command(flatten)]

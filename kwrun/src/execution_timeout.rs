@@ -119,7 +119,7 @@ impl EpochTicker {
                     engine.increment_epoch();
                 }
             })
-            .context("cannot start the policy time-limit thread")?;
+            .context("cannot start the policy timeout thread")?;
         Ok(Self {
             stop: Some(stop),
             thread: Some(thread),

@@ -13,22 +13,8 @@ use wasmtime_wasi::WasiCtxBuilder;
 pub use crate::execution_timeout::Deadline;
 use crate::execution_timeout::{epoch_deadline_ticks, is_timeout, EpochTicker};
 use crate::module_cache::ModuleCache;
+pub use crate::wapc_abi::HostCallHandler;
 use crate::wapc_abi::{link_wapc_imports, GuestState};
-
-/// Serves the guest's `__host_call`s (Kubewarden host capabilities).
-pub trait HostCallHandler: Send {
-    /// Answers one call by `deadline` (the end of the guest call making it); an `Err`
-    /// message is handed to the guest as the host error, which the Kubewarden SDK surfaces to
-    /// the policy.
-    fn host_call(
-        &mut self,
-        binding: &str,
-        namespace: &str,
-        operation: &str,
-        payload: &[u8],
-        deadline: Deadline,
-    ) -> std::result::Result<Vec<u8>, String>;
-}
 
 /// Why a guest function did not produce a response.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,21 @@ use wasmtime::{format_err, Caller, Extern, Linker, Memory};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::execution_timeout::Deadline;
-use crate::policy_runtime::HostCallHandler;
+
+/// Serves the guest's `__host_call`s (Kubewarden host capabilities).
+pub trait HostCallHandler: Send {
+    /// Answers one call by `deadline` (the end of the guest call making it); an `Err`
+    /// message is handed to the guest as the host error, which the Kubewarden SDK surfaces to
+    /// the policy.
+    fn host_call(
+        &mut self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+        deadline: Deadline,
+    ) -> std::result::Result<Vec<u8>, String>;
+}
 
 /// The import module every waPC import lives in.
 const WAPC: &str = "wapc";
