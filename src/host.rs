@@ -20,7 +20,7 @@ pub struct KeylessPrefixIdentity {
 
 /// The signer constraint of one host verification call; each variant is one SDK function.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignerCheck<'a> {
+pub enum SignerConstraint<'a> {
     PubKeys(&'a [String]),
     Keyless(&'a [KeylessIdentity]),
     KeylessPrefix(&'a [KeylessPrefixIdentity]),
@@ -41,7 +41,7 @@ pub enum SignerCheck<'a> {
 pub struct VerificationRequest<'a> {
     /// The pulled reference (`registry/repository[:tag][@digest]`), never a coverage spelling.
     pub image: &'a str,
-    pub check: SignerCheck<'a>,
+    pub signer: SignerConstraint<'a>,
     pub annotations: Option<&'a BTreeMap<String, String>>,
 }
 
@@ -88,11 +88,11 @@ impl SigstoreHost for KubewardenHost {
         use kubewarden_policy_sdk::host_capabilities::verification as sdk;
         let image = request.image;
         let annotations = request.annotations.cloned();
-        let response = match &request.check {
-            SignerCheck::PubKeys(keys) => {
+        let response = match &request.signer {
+            SignerConstraint::PubKeys(keys) => {
                 sdk::verify_pub_keys_image(image, keys.to_vec(), annotations)
             }
-            SignerCheck::Keyless(identities) => {
+            SignerConstraint::Keyless(identities) => {
                 let identities = identities
                     .iter()
                     .map(|id| sdk::KeylessInfo {
@@ -102,7 +102,7 @@ impl SigstoreHost for KubewardenHost {
                     .collect();
                 sdk::verify_keyless_exact_match(image, identities, annotations)
             }
-            SignerCheck::KeylessPrefix(identities) => {
+            SignerConstraint::KeylessPrefix(identities) => {
                 let identities = identities
                     .iter()
                     .map(|id| sdk::KeylessPrefixInfo {
@@ -112,13 +112,13 @@ impl SigstoreHost for KubewardenHost {
                     .collect();
                 sdk::verify_keyless_prefix_match(image, identities, annotations)
             }
-            SignerCheck::GithubActions { owner, repo } => sdk::verify_keyless_github_actions(
+            SignerConstraint::GithubActions { owner, repo } => sdk::verify_keyless_github_actions(
                 image,
                 owner.to_string(),
                 repo.map(str::to_string),
                 annotations,
             ),
-            SignerCheck::Certificate {
+            SignerConstraint::Certificate {
                 certificate,
                 chain,
                 require_rekor_bundle,
@@ -209,7 +209,7 @@ mod tests {
         let keys = ["k".to_string()];
         let request = VerificationRequest {
             image: "docker.io/library/nginx:latest",
-            check: SignerCheck::PubKeys(&keys),
+            signer: SignerConstraint::PubKeys(&keys),
             annotations: None,
         };
         assert!(KubewardenHost.verify(&request).is_err());

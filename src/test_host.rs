@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
+use crate::host::{SignerConstraint, SigstoreHost, VerificationRequest};
 
 type Answer = Box<dyn Fn(&VerificationRequest<'_>) -> Result<String, String>>;
 
@@ -69,7 +69,7 @@ impl SigstoreHost for FakeHost {
     fn verify(&self, request: &VerificationRequest<'_>) -> Result<String, String> {
         self.calls
             .borrow_mut()
-            .push(format!("{} {}", request.image, operation(&request.check)));
+            .push(format!("{} {}", request.image, operation(&request.signer)));
         (self.answer)(request)
     }
 
@@ -102,12 +102,12 @@ impl SigstoreHost for FakeHost {
 }
 
 /// The name of the host verification, for test records.
-fn operation(check: &SignerCheck<'_>) -> &'static str {
-    match check {
-        SignerCheck::PubKeys(_) => "pubKeys",
-        SignerCheck::Keyless(_) => "keyless",
-        SignerCheck::KeylessPrefix(_) => "keylessPrefix",
-        SignerCheck::GithubActions { .. } => "githubActions",
-        SignerCheck::Certificate { .. } => "certificate",
+fn operation(constraint: &SignerConstraint<'_>) -> &'static str {
+    match constraint {
+        SignerConstraint::PubKeys(_) => "pubKeys",
+        SignerConstraint::Keyless(_) => "keyless",
+        SignerConstraint::KeylessPrefix(_) => "keylessPrefix",
+        SignerConstraint::GithubActions { .. } => "githubActions",
+        SignerConstraint::Certificate { .. } => "certificate",
     }
 }

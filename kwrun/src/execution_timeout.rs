@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use wasmtime::{Engine, Trap};
 
 /// The default execution timeout: one deadline for the whole evaluation, wasm and host
-/// calls alike (each registry step gets what is left, see [`Deadline`]). Looser
+/// calls alike (each registry call gets what is left, see [`Deadline`]). Looser
 /// than policy-server's 2 s because kwrun verifies against real registries
 /// without policy-server's warm caches.
 pub const DEFAULT_EXECUTION_TIMEOUT: Duration = Duration::from_secs(10);

@@ -94,7 +94,7 @@ pub fn host_call(options: &HostCallOptions) -> Result<Vec<u8>> {
         &options.namespace,
         &options.operation,
         &payload,
-        // No policy is running: the call has what a registry step may take.
+        // No policy is running: the call has what a registry call may take.
         Deadline::after(REGISTRY_TIMEOUT),
     )
     .map_err(|e| {

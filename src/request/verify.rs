@@ -12,7 +12,7 @@ use crate::deploy::pem_material::{certificate_public_key_pem, decode_certificate
 use crate::deploy::settings::{FulcioChain, RuleId, Settings, SignatureRule};
 use crate::deploy::signers::certificate_identity::IdentityMatch;
 use crate::deploy::signers::FollowUp;
-use crate::host::{SignerCheck, SigstoreHost, VerificationRequest};
+use crate::host::{SignerConstraint, SigstoreHost, VerificationRequest};
 use crate::reference::{Digest, ImageRef};
 use crate::request::messages;
 use crate::request::signature_manifest::{
@@ -29,7 +29,7 @@ pub struct VerificationId(usize);
 
 /// One image as the plan verifies it.
 #[derive(Debug, PartialEq, Eq)]
-struct PlannedImage {
+struct PulledImage {
     /// `registry/repository[:tag][@digest]`, what the host is asked about.
     pulled: String,
     /// `registry/repository`, where its signature manifest lives.
@@ -40,7 +40,7 @@ struct PlannedImage {
 /// out in a stable order.
 #[derive(Debug, Default)]
 pub struct VerificationPlan {
-    pairs: Vec<(PlannedImage, RuleId)>,
+    pairs: Vec<(PulledImage, RuleId)>,
     index: BTreeMap<(String, RuleId), VerificationId>,
 }
 
@@ -61,7 +61,7 @@ impl VerificationPlan {
         let next = VerificationId(self.pairs.len());
         let id = *self.index.entry((pulled.clone(), rule)).or_insert(next);
         if id == next {
-            let planned = PlannedImage {
+            let planned = PulledImage {
                 pulled,
                 repository: image.pulled_repository(),
             };
@@ -91,7 +91,7 @@ impl VerificationPlan {
 /// signers), each proven where the host cannot be trusted to have, and agree on one
 /// well-formed digest; anything else, including a host error, means "not verified".
 fn verify_rule(
-    image: &PlannedImage,
+    image: &PulledImage,
     rule: &SignatureRule,
     context: &HostContext<'_>,
 ) -> RuleOutcome {
@@ -99,8 +99,8 @@ fn verify_rule(
         return verify_quorum(image, rule, signers, minimum, context);
     }
     let mut verified: Option<Digest> = None;
-    for check in rule.signer.checks() {
-        let digest = verify_check(image, rule, check, context)?;
+    for constraint in rule.signer.constraints() {
+        let digest = verify_constraint(image, rule, constraint, context)?;
         agree(&mut verified, digest)?;
     }
     verified.ok_or_else(|| "rule has no signer checks".to_string())
@@ -109,20 +109,20 @@ fn verify_rule(
 /// `minimumMatches`: the signers are asked one by one, in settings order, until enough have
 /// passed or too few are left to reach the quorum.
 fn verify_quorum(
-    image: &PlannedImage,
+    image: &PulledImage,
     rule: &SignatureRule,
-    signers: Vec<SignerCheck<'_>>,
+    signers: Vec<SignerConstraint<'_>>,
     minimum: usize,
     context: &HostContext<'_>,
 ) -> RuleOutcome {
     let total = signers.len();
     let mut tally = QuorumTally::default();
-    for (i, check) in signers.into_iter().enumerate() {
+    for (i, constraint) in signers.into_iter().enumerate() {
         let reachable = tally.passed.len() + (total - i) >= minimum;
         if tally.passed.len() >= minimum || !reachable {
             break;
         }
-        match verify_check(image, rule, check, context) {
+        match verify_constraint(image, rule, constraint, context) {
             Ok(digest) => tally.passed.push((i, digest)),
             Err(reason) => tally.failed.push((i, reason)),
         }
@@ -170,19 +170,19 @@ impl HostContext<'_> {
 }
 
 /// One host call, then the follow-up questions where the host's answer is not enough.
-fn verify_check(
-    image: &PlannedImage,
+fn verify_constraint(
+    image: &PulledImage,
     rule: &SignatureRule,
-    check: SignerCheck<'_>,
+    signer: SignerConstraint<'_>,
     context: &HostContext<'_>,
 ) -> RuleOutcome {
     let request = VerificationRequest {
         image: &image.pulled,
-        check,
+        signer,
         annotations: rule.annotations.as_ref(),
     };
     let digest = Digest::parse(&context.host.verify(&request)?)?;
-    if let Some(follow_up) = rule.signer.follow_up(&request.check) {
+    if let Some(follow_up) = rule.signer.follow_up(&request.signer) {
         let pinned = PinnedImage {
             image,
             reference: format!("{}@{digest}", image.repository),
@@ -196,23 +196,23 @@ fn verify_check(
 
 /// The image at the digest the host first vouched for: every later question is about it.
 struct PinnedImage<'a> {
-    image: &'a PlannedImage,
+    image: &'a PulledImage,
     /// `registry/repository@digest`.
     reference: String,
     digest: &'a Digest,
 }
 
 impl PinnedImage<'_> {
-    /// Asks the host `check` about this digest; the host must vouch for this very digest.
+    /// Asks the host whether `signer` signed this digest; the host must vouch for this very digest.
     fn verify(
         &self,
-        check: SignerCheck<'_>,
+        signer: SignerConstraint<'_>,
         annotations: Option<&BTreeMap<String, String>>,
         host: &dyn SigstoreHost,
     ) -> Result<(), String> {
         let request = VerificationRequest {
             image: &self.reference,
-            check,
+            signer,
             annotations,
         };
         let answered = Digest::parse(&host.verify(&request)?)?;
@@ -256,7 +256,11 @@ fn follow_up_on(
                     certificate_pem,
                 )?)?];
                 pinned
-                    .verify(SignerCheck::PubKeys(&key), Some(annotations), context.host)
+                    .verify(
+                        SignerConstraint::PubKeys(&key),
+                        Some(annotations),
+                        context.host,
+                    )
                     .map_err(|e| {
                         format!(
                             "no layer signed by the certificate's key carries the annotations: {e}"
@@ -328,7 +332,7 @@ fn keyless_candidate(
             Some(&candidate.identity.not_before),
         )
         .map_err(|reason| format!("does not chain to fulcioCertificateChain: {reason}"))?;
-    let certificate = SignerCheck::Certificate {
+    let certificate = SignerConstraint::Certificate {
         certificate: pem,
         chain: None,
         require_rekor_bundle: true,
@@ -339,7 +343,11 @@ fn keyless_candidate(
     if let Some(annotations) = &rule.annotations {
         let key = [candidate.identity.public_key_pem.clone()];
         pinned
-            .verify(SignerCheck::PubKeys(&key), Some(annotations), context.host)
+            .verify(
+                SignerConstraint::PubKeys(&key),
+                Some(annotations),
+                context.host,
+            )
             .map_err(|e| format!("no layer signed by its key carries the annotations: {e}"))?;
     }
     Ok(())

@@ -2,11 +2,11 @@
 
 use sigstore::cosign::CosignCapabilities;
 
-use super::registry::{parse_reference, Step};
+use super::registry::{parse_reference, RegistryCall};
 use super::SigstoreVerifier;
 use crate::execution_timeout::Deadline;
 
-/// Resolves the image named by the payload (a JSON string) within one registry step.
+/// Resolves the image named by the payload (a JSON string) within one registry call.
 pub(super) fn answer(
     verifier: &mut SigstoreVerifier,
     payload: &[u8],
@@ -17,10 +17,10 @@ pub(super) fn answer(
     let reference = parse_reference(&image)?;
     let auth = verifier.credentials.auth_for(reference.registry());
     let client = verifier.clients.cosign()?;
-    let step = Step::new(deadline, verifier.registry_timeout);
+    let call = RegistryCall::new(deadline, verifier.registry_timeout);
     let digest = verifier
         .runtime
-        .block_on(step.bounded("resolving the manifest digest", async {
+        .block_on(call.bounded("resolving the manifest digest", async {
             client.triangulate(&reference, &auth).await
         }))
         .map_err(|e| format!("image {image}: {e}"))?

@@ -2,7 +2,7 @@
 //! policy to read itself.
 
 use super::messages::explain;
-use super::registry::Step;
+use super::registry::RegistryCall;
 use super::SigstoreVerifier;
 use crate::execution_timeout::Deadline;
 
@@ -15,7 +15,7 @@ const MANIFEST_MEDIA_TYPES: &[&str] = &[
 ];
 
 /// Fetches the manifest at the reference the payload (a JSON string) names, within one
-/// registry step.
+/// registry call.
 pub(super) fn answer(
     verifier: &mut SigstoreVerifier,
     payload: &[u8],
@@ -29,10 +29,10 @@ pub(super) fn answer(
     let auth: oci_client::secrets::RegistryAuth =
         (&verifier.credentials.auth_for(reference.registry())).into();
     let registry = verifier.clients.registry();
-    let step = Step::new(deadline, verifier.registry_timeout);
+    let call = RegistryCall::new(deadline, verifier.registry_timeout);
     let (manifest, _digest) = verifier
         .runtime
-        .block_on(step.run("fetching the manifest", async {
+        .block_on(call.run("fetching the manifest", async {
             registry
                 .pull_manifest_raw(&reference, &auth, MANIFEST_MEDIA_TYPES)
                 .await

@@ -11,7 +11,7 @@ use super::messages::explain;
 use crate::execution_timeout::{Deadline, HostTimeout};
 use crate::trust_config::TrustMaterial;
 
-/// The most one registry step (resolving a digest, fetching signatures or a manifest) may
+/// The most one registry call (resolving a digest, fetching signatures or a manifest) may
 /// take, however far the deadline is.
 pub const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -54,15 +54,15 @@ pub(super) fn parse_reference(image: &str) -> Result<OciReference, String> {
 
 /// One registry operation: it gets what is left before the evaluation's deadline, at most the
 /// registry timeout, and running out of either is a failure.
-pub(super) struct Step {
+pub(super) struct RegistryCall {
     deadline: Deadline,
     timeout: HostTimeout,
 }
 
-impl Step {
+impl RegistryCall {
     /// Timed from now: steps run one after another, each with what is left.
     pub(super) fn new(deadline: Deadline, registry_timeout: Duration) -> Self {
-        Step {
+        RegistryCall {
             deadline,
             timeout: deadline.host_timeout(registry_timeout),
         }
@@ -82,7 +82,7 @@ impl Step {
         }
     }
 
-    /// [`Step::run`] for the sigstore crate's operations, their errors explained.
+    /// [`RegistryCall::run`] for the sigstore crate's operations, their errors explained.
     pub(super) async fn bounded<T>(
         &self,
         what: &str,

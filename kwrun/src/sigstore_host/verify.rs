@@ -8,7 +8,7 @@ use sigstore::registry::OciReference;
 use super::layer_proof::prove_layers;
 use super::messages::{describe_layer, is_v3_bundle, V3_ANNOTATIONS_HINT};
 use super::plan::{plan, SignerDemands, SignerRequirement, VerifyRequest};
-use super::registry::{parse_reference, Step};
+use super::registry::{parse_reference, RegistryCall};
 use super::SigstoreVerifier;
 use crate::execution_timeout::Deadline;
 
@@ -52,7 +52,7 @@ fn check(
         // Resolve once, then look signatures up by that digest, so a tag
         // moved meanwhile cannot pair one image's digest with another's
         // signatures.
-        let (signature_image, digest) = Step::new(deadline, registry_timeout)
+        let (signature_image, digest) = RegistryCall::new(deadline, registry_timeout)
             .bounded("resolving the manifest digest", async {
                 client.triangulate(&reference, &auth).await
             })
@@ -62,7 +62,7 @@ fn check(
             reference.repository().to_string(),
             digest.clone(),
         );
-        let layers = Step::new(deadline, registry_timeout)
+        let layers = RegistryCall::new(deadline, registry_timeout)
             .bounded("fetching signatures", async {
                 client.trusted_signature_layers(&auth, &pinned).await
             })

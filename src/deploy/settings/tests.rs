@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::deploy::pem_material::test_material::*;
-use crate::host::SignerCheck;
+use crate::host::SignerConstraint;
 
 fn parse_yaml(yaml: &str) -> Result<Settings, SettingsErrors> {
     let document: Value = serde_yaml::from_str(yaml).expect("test YAML");
@@ -49,29 +49,31 @@ fn reads_every_signer_kind() {
         "prod"
     );
     assert_eq!(
-        settings.rules[0].signer.checks(),
-        vec![SignerCheck::PubKeys(&[
+        settings.rules[0].signer.constraints(),
+        vec![SignerConstraint::PubKeys(&[
             P256_PUB.to_string(),
             P384_PUB.to_string(),
             RSA_PUB.to_string(),
             ED25519_PUB.to_string()
         ])]
     );
-    match &settings.rules[2].signer.checks()[0] {
-        SignerCheck::KeylessPrefix(ids) => assert_eq!(ids[0].url_prefix, "https://github.com/acme"),
+    match &settings.rules[2].signer.constraints()[0] {
+        SignerConstraint::KeylessPrefix(ids) => {
+            assert_eq!(ids[0].url_prefix, "https://github.com/acme")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        settings.rules[3].signer.checks(),
-        vec![SignerCheck::GithubActions {
+        settings.rules[3].signer.constraints(),
+        vec![SignerConstraint::GithubActions {
             owner: "acme",
             repo: Some("app")
         }]
     );
     let chain = [CA_CERT.to_string()];
     assert_eq!(
-        settings.rules[4].signer.checks(),
-        vec![SignerCheck::Certificate {
+        settings.rules[4].signer.constraints(),
+        vec![SignerConstraint::Certificate {
             certificate: LEAF_CERT,
             chain: Some(&chain),
             require_rekor_bundle: false
@@ -110,15 +112,15 @@ signatures:
     assert_eq!(settings.digest_policy, DigestPolicy::Keep);
     assert_eq!(settings.rules.len(), 4);
     assert_eq!(
-        settings.rules[2].signer.checks(),
-        vec![SignerCheck::GithubActions {
+        settings.rules[2].signer.constraints(),
+        vec![SignerConstraint::GithubActions {
             owner: "kubewarden",
             repo: None
         }]
     );
     // certificates without certificateChain and requireRekorBundle: no chain, bundle required.
-    match &settings.rules[3].signer.checks()[0] {
-        SignerCheck::Certificate {
+    match &settings.rules[3].signer.constraints()[0] {
+        SignerConstraint::Certificate {
             chain,
             require_rekor_bundle,
             ..
@@ -468,8 +470,8 @@ fn settings_written_by_the_ui_form_are_accepted() {
     }))
     .expect("the form's output is valid settings");
     assert_eq!(
-        settings.rules[0].signer.checks(),
-        vec![SignerCheck::GithubActions {
+        settings.rules[0].signer.constraints(),
+        vec![SignerConstraint::GithubActions {
             owner: "acme",
             repo: None
         }]

@@ -9,7 +9,7 @@ use x509_cert::Certificate;
 
 use crate::deploy::pem_material::{decode_certificate, same_public_key};
 use crate::deploy::strict_fields::{boolean, item, list, string, Fields, SettingsErrors};
-use crate::host::SignerCheck;
+use crate::host::SignerConstraint;
 
 #[derive(Debug, Clone)]
 pub struct Certificates {
@@ -64,10 +64,10 @@ impl SignerKind for Certificates {
         Self::KEY
     }
 
-    fn checks(&self) -> Vec<SignerCheck<'_>> {
+    fn constraints(&self) -> Vec<SignerConstraint<'_>> {
         self.certificates
             .iter()
-            .map(|certificate| SignerCheck::Certificate {
+            .map(|certificate| SignerConstraint::Certificate {
                 certificate,
                 chain: self.chain.as_deref(),
                 require_rekor_bundle: self.require_rekor_bundle,
@@ -76,16 +76,20 @@ impl SignerKind for Certificates {
     }
 
     /// Already one host call per certificate.
-    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
-        Some(self.checks())
+    fn each_signer(&self) -> Option<Vec<SignerConstraint<'_>>> {
+        Some(self.constraints())
     }
 
     /// Certificates for the same key.
-    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+    fn one_signature_satisfies_both(
+        &self,
+        a: &SignerConstraint<'_>,
+        b: &SignerConstraint<'_>,
+    ) -> bool {
         match (a, b) {
             (
-                SignerCheck::Certificate { certificate: a, .. },
-                SignerCheck::Certificate { certificate: b, .. },
+                SignerConstraint::Certificate { certificate: a, .. },
+                SignerConstraint::Certificate { certificate: b, .. },
             ) => same_public_key(a, b),
             _ => false,
         }
@@ -93,9 +97,9 @@ impl SignerKind for Certificates {
 
     /// Hosts let the annotations sit on a layer the certificate never signed, and accept a
     /// Rekor bundle copied from another signature.
-    fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
-        match *check {
-            SignerCheck::Certificate {
+    fn follow_up<'a>(&'a self, constraint: &SignerConstraint<'a>) -> Option<FollowUp<'a>> {
+        match *constraint {
+            SignerConstraint::Certificate {
                 certificate,
                 require_rekor_bundle,
                 ..

@@ -6,7 +6,7 @@ use super::keyless::required_string;
 use super::{FollowUp, SignerKind, ValueSigner};
 use crate::deploy::signers::certificate_identity::IdentityMatch;
 use crate::deploy::strict_fields::{string, Fields, SettingsErrors};
-use crate::host::SignerCheck;
+use crate::host::SignerConstraint;
 
 #[derive(Debug, Clone)]
 pub struct GithubActions {
@@ -50,22 +50,28 @@ impl SignerKind for GithubActions {
     }
 
     /// One signer per rule (`each_signer` is `None`), so never two in a quorum.
-    fn one_signature_satisfies_both(&self, _a: &SignerCheck<'_>, _b: &SignerCheck<'_>) -> bool {
+    fn one_signature_satisfies_both(
+        &self,
+        _a: &SignerConstraint<'_>,
+        _b: &SignerConstraint<'_>,
+    ) -> bool {
         false
     }
 
-    fn checks(&self) -> Vec<SignerCheck<'_>> {
-        vec![SignerCheck::GithubActions {
+    fn constraints(&self) -> Vec<SignerConstraint<'_>> {
+        vec![SignerConstraint::GithubActions {
             owner: &self.owner,
             repo: self.repo.as_deref(),
         }]
     }
 
-    fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
-        match *check {
-            SignerCheck::GithubActions { owner, repo } => Some(FollowUp::KeylessSigners(vec![
-                IdentityMatch::GithubActions { owner, repo },
-            ])),
+    fn follow_up<'a>(&'a self, constraint: &SignerConstraint<'a>) -> Option<FollowUp<'a>> {
+        match *constraint {
+            SignerConstraint::GithubActions { owner, repo } => {
+                Some(FollowUp::KeylessSigners(vec![
+                    IdentityMatch::GithubActions { owner, repo },
+                ]))
+            }
             _ => None,
         }
     }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{FollowUp, SignerKind, ValueSigner};
 use crate::deploy::signers::certificate_identity::IdentityMatch;
 use crate::deploy::strict_fields::{list, string, Fields, SettingsErrors};
-use crate::host::{KeylessIdentity, SignerCheck};
+use crate::host::{KeylessIdentity, SignerConstraint};
 
 #[derive(Debug, Clone)]
 pub struct Keyless {
@@ -37,30 +37,36 @@ impl SignerKind for Keyless {
         Self::KEY
     }
 
-    fn checks(&self) -> Vec<SignerCheck<'_>> {
-        vec![SignerCheck::Keyless(&self.identities)]
+    fn constraints(&self) -> Vec<SignerConstraint<'_>> {
+        vec![SignerConstraint::Keyless(&self.identities)]
     }
 
-    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+    fn each_signer(&self) -> Option<Vec<SignerConstraint<'_>>> {
         Some(
             self.identities
                 .iter()
-                .map(|identity| SignerCheck::Keyless(std::slice::from_ref(identity)))
+                .map(|identity| SignerConstraint::Keyless(std::slice::from_ref(identity)))
                 .collect(),
         )
     }
 
     /// The same issuer and subject.
-    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+    fn one_signature_satisfies_both(
+        &self,
+        a: &SignerConstraint<'_>,
+        b: &SignerConstraint<'_>,
+    ) -> bool {
         match (a, b) {
-            (SignerCheck::Keyless(a), SignerCheck::Keyless(b)) => a.iter().any(|a| b.contains(a)),
+            (SignerConstraint::Keyless(a), SignerConstraint::Keyless(b)) => {
+                a.iter().any(|a| b.contains(a))
+            }
             _ => false,
         }
     }
 
-    fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
-        match *check {
-            SignerCheck::Keyless(identities) => Some(FollowUp::KeylessSigners(
+    fn follow_up<'a>(&'a self, constraint: &SignerConstraint<'a>) -> Option<FollowUp<'a>> {
+        match *constraint {
+            SignerConstraint::Keyless(identities) => Some(FollowUp::KeylessSigners(
                 identities.iter().map(IdentityMatch::Exact).collect(),
             )),
             _ => None,

@@ -6,7 +6,7 @@ use super::keyless::required_string;
 use super::{FollowUp, SignerKind, ValueSigner};
 use crate::deploy::signers::certificate_identity::IdentityMatch;
 use crate::deploy::strict_fields::{list, string, Fields, SettingsErrors};
-use crate::host::{KeylessPrefixIdentity, SignerCheck};
+use crate::host::{KeylessPrefixIdentity, SignerConstraint};
 
 #[derive(Debug, Clone)]
 pub struct KeylessPrefix {
@@ -39,36 +39,42 @@ impl SignerKind for KeylessPrefix {
         Self::KEY
     }
 
-    fn checks(&self) -> Vec<SignerCheck<'_>> {
-        vec![SignerCheck::KeylessPrefix(&self.identities)]
+    fn constraints(&self) -> Vec<SignerConstraint<'_>> {
+        vec![SignerConstraint::KeylessPrefix(&self.identities)]
     }
 
-    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+    fn each_signer(&self) -> Option<Vec<SignerConstraint<'_>>> {
         Some(
             self.identities
                 .iter()
-                .map(|identity| SignerCheck::KeylessPrefix(std::slice::from_ref(identity)))
+                .map(|identity| SignerConstraint::KeylessPrefix(std::slice::from_ref(identity)))
                 .collect(),
         )
     }
 
     /// The same issuer, and URL prefixes one of which contains the other.
-    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+    fn one_signature_satisfies_both(
+        &self,
+        a: &SignerConstraint<'_>,
+        b: &SignerConstraint<'_>,
+    ) -> bool {
         match (a, b) {
-            (SignerCheck::KeylessPrefix(a), SignerCheck::KeylessPrefix(b)) => a.iter().any(|a| {
-                b.iter().any(|b| {
-                    a.issuer == b.issuer
-                        && (a.url_prefix.starts_with(&b.url_prefix)
-                            || b.url_prefix.starts_with(&a.url_prefix))
+            (SignerConstraint::KeylessPrefix(a), SignerConstraint::KeylessPrefix(b)) => {
+                a.iter().any(|a| {
+                    b.iter().any(|b| {
+                        a.issuer == b.issuer
+                            && (a.url_prefix.starts_with(&b.url_prefix)
+                                || b.url_prefix.starts_with(&a.url_prefix))
+                    })
                 })
-            }),
+            }
             _ => false,
         }
     }
 
-    fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
-        match *check {
-            SignerCheck::KeylessPrefix(identities) => Some(FollowUp::KeylessSigners(
+    fn follow_up<'a>(&'a self, constraint: &SignerConstraint<'a>) -> Option<FollowUp<'a>> {
+        match *constraint {
+            SignerConstraint::KeylessPrefix(identities) => Some(FollowUp::KeylessSigners(
                 identities.iter().map(IdentityMatch::prefix).collect(),
             )),
             _ => None,

@@ -3,7 +3,7 @@
 //! host on top, when two of its signers are one, and any deploy-time trust checks.
 //! [`SIGNER_KINDS`] registers them, and settings reading, the key lists and the metadata tests
 //! go through that table; the rest of the policy holds a [`Signer`] and never names a kind.
-//! What a kind asks the host is a [`SignerCheck`]: the closed set of the host's verification
+//! What a kind asks the host is a [`SignerConstraint`]: the closed set of the host's verification
 //! calls, matched without a wildcard where it is sent (`host.rs`), so a new call does not
 //! compile until the host seam sends it.
 
@@ -24,7 +24,7 @@ pub use keyless_prefix::KeylessPrefix;
 pub use pub_keys::PubKeys;
 
 use crate::deploy::strict_fields::{Fields, SettingsErrors};
-use crate::host::SignerCheck;
+use crate::host::SignerConstraint;
 use certificate_identity::IdentityMatch;
 
 /// One kind of signer, as read from one rule.
@@ -33,22 +33,26 @@ pub trait SignerKind: fmt::Debug {
     fn key(&self) -> &'static str;
 
     /// The host calls that together prove this signer signed an image; all must succeed.
-    fn checks(&self) -> Vec<SignerCheck<'_>>;
+    fn constraints(&self) -> Vec<SignerConstraint<'_>>;
 
     /// One host call per listed signer, for `minimumMatches`; `None` for kinds that name a
     /// single signer.
-    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+    fn each_signer(&self) -> Option<Vec<SignerConstraint<'_>>> {
         None
     }
 
     /// Whether one signature could pass both `a` and `b`, two of this kind's
     /// [`each_signer`](SignerKind::each_signer) checks: a quorum that counted both would count
     /// one signer twice. No default: a kind that lists signers must say when two are one.
-    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool;
+    fn one_signature_satisfies_both(
+        &self,
+        a: &SignerConstraint<'_>,
+        b: &SignerConstraint<'_>,
+    ) -> bool;
 
     /// What the policy must still ask once the host answers "trusted" to `check`, for the
     /// kinds whose signatures hosts do not fully verify (see `signature_manifest`).
-    fn follow_up<'a>(&'a self, _check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
+    fn follow_up<'a>(&'a self, _constraint: &SignerConstraint<'a>) -> Option<FollowUp<'a>> {
         None
     }
 
@@ -201,16 +205,16 @@ impl Signer {
         self.0.key()
     }
 
-    pub fn checks(&self) -> Vec<SignerCheck<'_>> {
-        self.0.checks()
+    pub fn constraints(&self) -> Vec<SignerConstraint<'_>> {
+        self.0.constraints()
     }
 
-    pub fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+    pub fn each_signer(&self) -> Option<Vec<SignerConstraint<'_>>> {
         self.0.each_signer()
     }
 
-    pub fn follow_up<'a>(&'a self, check: &SignerCheck<'a>) -> Option<FollowUp<'a>> {
-        self.0.follow_up(check)
+    pub fn follow_up<'a>(&'a self, constraint: &SignerConstraint<'a>) -> Option<FollowUp<'a>> {
+        self.0.follow_up(constraint)
     }
 
     pub fn is_keyless(&self) -> bool {
@@ -221,7 +225,11 @@ impl Signer {
         self.0.check_at_deploy(rule_path, errors);
     }
 
-    pub fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+    pub fn one_signature_satisfies_both(
+        &self,
+        a: &SignerConstraint<'_>,
+        b: &SignerConstraint<'_>,
+    ) -> bool {
         self.0.one_signature_satisfies_both(a, b)
     }
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{SignerKind, ValueSigner};
 use crate::deploy::pem_material::{decode_public_key, same_public_key};
 use crate::deploy::strict_fields::{list, string, SettingsErrors};
-use crate::host::SignerCheck;
+use crate::host::SignerConstraint;
 
 #[derive(Debug, Clone)]
 pub struct PubKeys {
@@ -37,23 +37,27 @@ impl SignerKind for PubKeys {
         Self::KEY
     }
 
-    fn checks(&self) -> Vec<SignerCheck<'_>> {
-        vec![SignerCheck::PubKeys(&self.keys)]
+    fn constraints(&self) -> Vec<SignerConstraint<'_>> {
+        vec![SignerConstraint::PubKeys(&self.keys)]
     }
 
-    fn each_signer(&self) -> Option<Vec<SignerCheck<'_>>> {
+    fn each_signer(&self) -> Option<Vec<SignerConstraint<'_>>> {
         Some(
             self.keys
                 .iter()
-                .map(|key| SignerCheck::PubKeys(std::slice::from_ref(key)))
+                .map(|key| SignerConstraint::PubKeys(std::slice::from_ref(key)))
                 .collect(),
         )
     }
 
     /// The same key, however its PEM is wrapped.
-    fn one_signature_satisfies_both(&self, a: &SignerCheck<'_>, b: &SignerCheck<'_>) -> bool {
+    fn one_signature_satisfies_both(
+        &self,
+        a: &SignerConstraint<'_>,
+        b: &SignerConstraint<'_>,
+    ) -> bool {
         match (a, b) {
-            (SignerCheck::PubKeys(a), SignerCheck::PubKeys(b)) => {
+            (SignerConstraint::PubKeys(a), SignerConstraint::PubKeys(b)) => {
                 a.iter().any(|a| b.iter().any(|b| same_public_key(a, b)))
             }
             _ => false,

@@ -2,7 +2,7 @@
 //! the `.sig` manifest, the questions about each (count and order), and how a failure
 //! reads in the rejection.
 use super::*;
-use crate::host::SignerCheck;
+use crate::host::SignerConstraint;
 use crate::request::signature_manifest::MAX_CANDIDATES;
 use crate::test_pki::{payload, signature_manifest, CertificateSpec, TestKey, TestLayer};
 
@@ -99,8 +99,8 @@ fn annotations_are_asked_of_the_certificates_own_key() {
     )
     .unwrap()
     .public_key_pem;
-    let refusing = FakeHost::answering(move |request| match &request.check {
-        SignerCheck::PubKeys(keys) if *keys == std::slice::from_ref(&key) => {
+    let refusing = FakeHost::answering(move |request| match &request.signer {
+        SignerConstraint::PubKeys(keys) if *keys == std::slice::from_ref(&key) => {
             Err("no signature with these annotations".into())
         }
         _ => Ok(DIGEST_A.to_string()),
@@ -156,8 +156,8 @@ fn a_certificate_from_another_ca_is_refused_with_the_chain_reason() {
 fn a_certificate_whose_key_signed_nothing_here_is_refused() {
     let (layer, _) = alice();
     let host = serving(
-        FakeHost::answering(|request| match request.check {
-            SignerCheck::Certificate { .. } => Err("no signature by this key".into()),
+        FakeHost::answering(|request| match request.signer {
+            SignerConstraint::Certificate { .. } => Err("no signature by this key".into()),
             _ => Ok(DIGEST_A.to_string()),
         }),
         &[layer],
@@ -170,8 +170,8 @@ fn a_certificate_whose_key_signed_nothing_here_is_refused() {
 fn a_host_vouching_for_another_digest_is_refused() {
     let (layer, _) = alice();
     let host = serving(
-        FakeHost::answering(|request| match request.check {
-            SignerCheck::Certificate { .. } => Ok(DIGEST_B.to_string()),
+        FakeHost::answering(|request| match request.signer {
+            SignerConstraint::Certificate { .. } => Ok(DIGEST_B.to_string()),
             _ => Ok(DIGEST_A.to_string()),
         }),
         &[layer],

@@ -1,7 +1,7 @@
 //! `minimumMatches`: N of the listed signers, each its own host call, asked only until the
 //! quorum is met or out of reach.
 use super::*;
-use crate::host::SignerCheck;
+use crate::host::SignerConstraint;
 
 const KEYS: [&str; 3] = [P256_PUB, P384_PUB, RSA_PUB];
 
@@ -13,8 +13,8 @@ fn two_of_three() -> Settings {
 
 /// Answers per key: `Ok(digest)` or `Err(reason)`, by the key's position in `KEYS`.
 fn host(answers: [Result<&'static str, &'static str>; 3]) -> FakeHost {
-    FakeHost::answering(move |r| match r.check {
-        SignerCheck::PubKeys([key]) => {
+    FakeHost::answering(move |r| match r.signer {
+        SignerConstraint::PubKeys([key]) => {
             let i = KEYS.iter().position(|k| k == key).expect("a listed key");
             answers[i].map(str::to_string).map_err(str::to_string)
         }
@@ -62,8 +62,8 @@ fn n_of_m_signers(
 #[test]
 fn without_minimum_matches_the_whole_list_is_one_call_as_before() {
     let rules = settings(json!({"signatures": [{"image": "ghcr.io/acme/app*", "pubKeys": KEYS}]}));
-    let host = FakeHost::answering(|r| match r.check {
-        SignerCheck::PubKeys(keys) if keys.len() == 3 => Ok(DIGEST_A.to_string()),
+    let host = FakeHost::answering(|r| match r.signer {
+        SignerConstraint::PubKeys(keys) if keys.len() == 3 => Ok(DIGEST_A.to_string()),
         ref other => panic!("{other:?}"),
     });
     assert!(matches!(
@@ -80,11 +80,11 @@ fn keyless_identities_are_asked_one_by_one() {
         "keyless": [{"issuer": "https://i.example", "subject": "old@example.com"},
                     {"issuer": "https://i.example", "subject": "new@example.com"}]}]}),
     );
-    let host = FakeHost::answering(|r| match r.check {
-        SignerCheck::Keyless([identity]) if identity.subject == "new@example.com" => {
+    let host = FakeHost::answering(|r| match r.signer {
+        SignerConstraint::Keyless([identity]) if identity.subject == "new@example.com" => {
             Ok(DIGEST_A.to_string())
         }
-        SignerCheck::Keyless([_]) => Err("no signature by this identity".to_string()),
+        SignerConstraint::Keyless([_]) => Err("no signature by this identity".to_string()),
         ref other => panic!("one identity per call, got {other:?}"),
     });
     assert!(matches!(

@@ -232,8 +232,10 @@ fn every_matching_rule_must_pass() {
         {"image": "ghcr.io/*", "pubKeys": [P256_PUB]},
         {"image": "ghcr.io/acme/*", "githubActions": {"owner": "acme"}}
     ]}));
-    let host = FakeHost::answering(|r| match r.check {
-        crate::host::SignerCheck::GithubActions { .. } => Err("signed by another workflow".into()),
+    let host = FakeHost::answering(|r| match r.signer {
+        crate::host::SignerConstraint::GithubActions { .. } => {
+            Err("signed by another workflow".into())
+        }
         _ => Ok(DIGEST_A.into()),
     });
     assert_eq!(
@@ -397,8 +399,8 @@ fn rules_that_verify_different_digests_reject() {
         {"image": "*", "pubKeys": [P256_PUB]},
         {"image": "*", "githubActions": {"owner": "acme"}}
     ]}));
-    let host = FakeHost::answering(|r| match r.check {
-        crate::host::SignerCheck::PubKeys(_) => Ok(DIGEST_A.into()),
+    let host = FakeHost::answering(|r| match r.signer {
+        crate::host::SignerConstraint::PubKeys(_) => Ok(DIGEST_A.into()),
         _ => Ok(DIGEST_B.into()),
     });
     let Decision::Reject(message) =

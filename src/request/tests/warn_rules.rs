@@ -1,7 +1,7 @@
 //! `failureAction: warn`: a failing warn rule admits with a warning; it never weakens an
 //! enforcing rule, never pins, and does not count as covering an image.
 use super::*;
-use crate::host::SignerCheck;
+use crate::host::SignerConstraint;
 
 const APP: &str = "spec.containers[0].image \"ghcr.io/acme/app:v1\"";
 
@@ -31,8 +31,8 @@ fn host(pub_keys: Result<&str, &str>, keyless: Result<&str, &str>) -> FakeHost {
         pub_keys.map(str::to_string).map_err(str::to_string),
         keyless.map(str::to_string).map_err(str::to_string),
     );
-    FakeHost::answering(move |r| match r.check {
-        SignerCheck::PubKeys(_) => pub_keys.clone(),
+    FakeHost::answering(move |r| match r.signer {
+        SignerConstraint::PubKeys(_) => pub_keys.clone(),
         _ => keyless.clone(),
     })
 }
