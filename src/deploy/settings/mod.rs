@@ -506,10 +506,9 @@ fn check_minimum_matches(minimum: usize, signer: &Signer, path: &str, errors: &m
         Some(signers) => {
             // A quorum counts signers: two entries one signature satisfies would let one
             // signer count twice (the same key pasted twice, overlapping URL prefixes).
-            for (later, check) in signers.iter().enumerate() {
-                if let Some(earlier) = signers[..later]
-                    .iter()
-                    .position(|other| signer.one_signature_satisfies_both(other, check))
+            for later in 0..signers.len() {
+                if let Some(earlier) =
+                    (0..later).find(|&earlier| signer.one_signature_satisfies_both(earlier, later))
                 {
                     errors.add(
                         format!("{}[{later}]", child(path, key)),

@@ -81,18 +81,8 @@ impl SignerKind for Certificates {
     }
 
     /// Certificates for the same key.
-    fn one_signature_satisfies_both(
-        &self,
-        a: &SignerConstraint<'_>,
-        b: &SignerConstraint<'_>,
-    ) -> bool {
-        match (a, b) {
-            (
-                SignerConstraint::Certificate { certificate: a, .. },
-                SignerConstraint::Certificate { certificate: b, .. },
-            ) => same_public_key(a, b),
-            _ => false,
-        }
+    fn one_signature_satisfies_both(&self, earlier: usize, later: usize) -> bool {
+        same_public_key(&self.certificates[earlier], &self.certificates[later])
     }
 
     /// Hosts let the annotations sit on a layer the certificate never signed, and accept a

@@ -50,11 +50,7 @@ impl SignerKind for GithubActions {
     }
 
     /// One signer per rule (`each_signer` is `None`), so never two in a quorum.
-    fn one_signature_satisfies_both(
-        &self,
-        _a: &SignerConstraint<'_>,
-        _b: &SignerConstraint<'_>,
-    ) -> bool {
+    fn one_signature_satisfies_both(&self, _earlier: usize, _later: usize) -> bool {
         false
     }
 

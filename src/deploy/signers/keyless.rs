@@ -51,17 +51,8 @@ impl SignerKind for Keyless {
     }
 
     /// The same issuer and subject.
-    fn one_signature_satisfies_both(
-        &self,
-        a: &SignerConstraint<'_>,
-        b: &SignerConstraint<'_>,
-    ) -> bool {
-        match (a, b) {
-            (SignerConstraint::Keyless(a), SignerConstraint::Keyless(b)) => {
-                a.iter().any(|a| b.contains(a))
-            }
-            _ => false,
-        }
+    fn one_signature_satisfies_both(&self, earlier: usize, later: usize) -> bool {
+        self.identities[earlier] == self.identities[later]
     }
 
     fn follow_up<'a>(&'a self, constraint: &SignerConstraint<'a>) -> Option<FollowUp<'a>> {

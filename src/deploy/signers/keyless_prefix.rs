@@ -53,23 +53,10 @@ impl SignerKind for KeylessPrefix {
     }
 
     /// The same issuer, and URL prefixes one of which contains the other.
-    fn one_signature_satisfies_both(
-        &self,
-        a: &SignerConstraint<'_>,
-        b: &SignerConstraint<'_>,
-    ) -> bool {
-        match (a, b) {
-            (SignerConstraint::KeylessPrefix(a), SignerConstraint::KeylessPrefix(b)) => {
-                a.iter().any(|a| {
-                    b.iter().any(|b| {
-                        a.issuer == b.issuer
-                            && (a.url_prefix.starts_with(&b.url_prefix)
-                                || b.url_prefix.starts_with(&a.url_prefix))
-                    })
-                })
-            }
-            _ => false,
-        }
+    fn one_signature_satisfies_both(&self, earlier: usize, later: usize) -> bool {
+        let (a, b) = (&self.identities[earlier], &self.identities[later]);
+        a.issuer == b.issuer
+            && (a.url_prefix.starts_with(&b.url_prefix) || b.url_prefix.starts_with(&a.url_prefix))
     }
 
     fn follow_up<'a>(&'a self, constraint: &SignerConstraint<'a>) -> Option<FollowUp<'a>> {

@@ -41,14 +41,11 @@ pub trait SignerKind: fmt::Debug {
         None
     }
 
-    /// Whether one signature could pass both `a` and `b`, two of this kind's
-    /// [`each_signer`](SignerKind::each_signer) checks: a quorum that counted both would count
-    /// one signer twice. No default: a kind that lists signers must say when two are one.
-    fn one_signature_satisfies_both(
-        &self,
-        a: &SignerConstraint<'_>,
-        b: &SignerConstraint<'_>,
-    ) -> bool;
+    /// Whether one signature could pass both the `earlier` and the `later` of the signers
+    /// [`each_signer`](SignerKind::each_signer) lists (by index): a quorum that counted both
+    /// would count one signer twice. No default: a kind that lists signers must say when two
+    /// are one.
+    fn one_signature_satisfies_both(&self, earlier: usize, later: usize) -> bool;
 
     /// What the policy must still ask once the host answers "trusted" to `check`, for the
     /// kinds whose signatures hosts do not fully verify (see `signature_manifest`).
@@ -225,12 +222,8 @@ impl Signer {
         self.0.check_at_deploy(rule_path, errors);
     }
 
-    pub fn one_signature_satisfies_both(
-        &self,
-        a: &SignerConstraint<'_>,
-        b: &SignerConstraint<'_>,
-    ) -> bool {
-        self.0.one_signature_satisfies_both(a, b)
+    pub fn one_signature_satisfies_both(&self, earlier: usize, later: usize) -> bool {
+        self.0.one_signature_satisfies_both(earlier, later)
     }
 }
 

@@ -51,16 +51,7 @@ impl SignerKind for PubKeys {
     }
 
     /// The same key, however its PEM is wrapped.
-    fn one_signature_satisfies_both(
-        &self,
-        a: &SignerConstraint<'_>,
-        b: &SignerConstraint<'_>,
-    ) -> bool {
-        match (a, b) {
-            (SignerConstraint::PubKeys(a), SignerConstraint::PubKeys(b)) => {
-                a.iter().any(|a| b.iter().any(|b| same_public_key(a, b)))
-            }
-            _ => false,
-        }
+    fn one_signature_satisfies_both(&self, earlier: usize, later: usize) -> bool {
+        same_public_key(&self.keys[earlier], &self.keys[later])
     }
 }
