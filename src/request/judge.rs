@@ -3,9 +3,9 @@
 //! what they would have refused becomes a warning.
 
 use super::messages::{self, ImageFailure};
-use super::plan::PlannedField;
-use super::verify::{Outcomes, VerificationId};
-use crate::deploy::settings::{DigestPolicy, RuleId, Settings, UnmatchedImages};
+use super::plan::{CoveringRule, PlannedField};
+use super::verify::Outcomes;
+use crate::deploy::settings::{DigestPolicy, Settings, SignatureRule, UnmatchedImages};
 use crate::reference::{Digest, ImageRef};
 
 /// Every field of the plan, judged.
@@ -49,7 +49,7 @@ pub(super) enum FieldVerdict {
 /// `digestPolicy: require` it must be pinned. Rules with `failureAction: warn` play no part:
 /// an image only they cover is unmatched.
 fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -> FieldVerdict {
-    let failure = |rule: Option<RuleId>, reason: String| planned.failure(rule, reason, settings);
+    let failure = |rule: Option<&SignatureRule>, reason: String| planned.failure(rule, reason);
     let image = match &planned.image {
         Ok(image) => image,
         Err(reason) => return FieldVerdict::Failed(vec![failure(None, reason.clone())]),
@@ -63,8 +63,7 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
             messages::registry_not_allowed(registry),
         )]);
     }
-    let enforcing: Vec<&(RuleId, VerificationId)> =
-        planned.verifications_enforcing(true, settings).collect();
+    let enforcing: Vec<&CoveringRule<'_>> = planned.verifications_enforcing(true).collect();
     if enforcing.is_empty() {
         return match settings.unmatched_images {
             UnmatchedImages::Reject => {
@@ -76,12 +75,12 @@ fn judge(planned: &PlannedField<'_>, outcomes: &Outcomes, settings: &Settings) -
     }
     let mut failures = Vec::new();
     let mut agreed: Option<&Digest> = None;
-    for &&(rule, verification) in &enforcing {
-        match outcomes.of(verification) {
-            Err(reason) => failures.push(failure(Some(rule), reason.clone())),
+    for covering in &enforcing {
+        match outcomes.of(covering.verification) {
+            Err(reason) => failures.push(failure(Some(covering.rule), reason.clone())),
             Ok(verified) => match agreed {
                 Some(first) if first != verified => failures.push(failure(
-                    Some(rule),
+                    Some(covering.rule),
                     messages::rules_disagree(verified, first),
                 )),
                 _ => agreed = Some(verified),
@@ -128,9 +127,9 @@ fn judge_warn_rules(
         _ => None,
     };
     planned
-        .verifications_enforcing(false, settings)
-        .filter_map(|&(rule, verification)| {
-            let reason = match outcomes.of(verification) {
+        .verifications_enforcing(false)
+        .filter_map(|covering| {
+            let reason = match outcomes.of(covering.verification) {
                 Err(reason) => reason.clone(),
                 Ok(verified) => match enforced {
                     Some(enforced) if enforced != verified => {
@@ -139,7 +138,7 @@ fn judge_warn_rules(
                     _ => digest_problem(image, verified, settings)?,
                 },
             };
-            Some(planned.failure(Some(rule), reason, settings))
+            Some(planned.failure(Some(covering.rule), reason))
         })
         .collect()
 }

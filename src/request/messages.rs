@@ -6,7 +6,6 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::deploy::settings::{RuleId, Settings, SIGNATURES_KEY};
 use crate::reference::Digest;
 
 /// Why one image field was not admitted.
@@ -37,15 +36,6 @@ pub fn describe_object(kind: &str, object: &Value, request_namespace: &str) -> S
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     }
-}
-
-/// How a rule reads in rejections and the audit record: `signatures[2] (keyless)`.
-pub fn rule_label(rule: RuleId, settings: &Settings) -> String {
-    format!(
-        "{SIGNATURES_KEY}[{}] ({})",
-        rule.0,
-        settings.rule(rule).signer.key()
-    )
 }
 
 /// Why a `minimumMatches` rule failed: how many of how many signers passed (their indexes),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::extract::ImageField;
-use super::messages::{self, ImageFailure};
+use super::messages::ImageFailure;
 use super::verify::{VerificationId, VerificationPlan};
 use crate::deploy::image_pattern::CoverageSpellings;
 use crate::deploy::settings::{RuleId, Settings, SignatureRule};
@@ -21,7 +21,14 @@ pub(super) struct PlannedField<'a> {
     pub(super) skipped: bool,
     /// Covered by an enforcing rule, but its registry is not in `allowedRegistries`.
     pub(super) refused_registry: Option<String>,
-    pub(super) verifications: Vec<(RuleId, VerificationId)>,
+    pub(super) verifications: Vec<CoveringRule<'a>>,
+}
+
+/// A rule that covers an image, and the verification that answers it.
+#[derive(Clone, Copy)]
+pub(super) struct CoveringRule<'a> {
+    pub(super) rule: &'a SignatureRule,
+    pub(super) verification: VerificationId,
 }
 
 /// Every image field of the object, and the deduplicated verifications they need.
@@ -33,15 +40,15 @@ pub(super) struct AdmissionPlan<'a> {
 /// What the settings make of one written image string: its reference, whether it is skipped,
 /// and the verifications of its rules.
 #[derive(Clone)]
-struct MatchedImage {
+struct MatchedImage<'a> {
     image: Result<ImageRef, String>,
     skipped: bool,
     refused_registry: Option<String>,
-    verifications: Vec<(RuleId, VerificationId)>,
+    verifications: Vec<CoveringRule<'a>>,
 }
 
-impl MatchedImage {
-    fn new(written: &str, settings: &Settings, verifications: &mut VerificationPlan) -> Self {
+impl<'a> MatchedImage<'a> {
+    fn new(written: &str, settings: &'a Settings, verifications: &mut VerificationPlan) -> Self {
         let image = ImageRef::parse(written).map_err(|e| e.to_string());
         let spellings = image.as_ref().ok().map(CoverageSpellings::of);
         let skipped = spellings.as_ref().is_some_and(|spellings| {
@@ -61,7 +68,10 @@ impl MatchedImage {
                 if covering.is_empty() || settings.registry_allowed(&registry) {
                     covering
                         .into_iter()
-                        .map(|(id, _)| (id, verifications.add(image, id)))
+                        .map(|(id, rule)| CoveringRule {
+                            rule,
+                            verification: verifications.add(image, id),
+                        })
                         .collect()
                 } else {
                     // Never sent to the host: a registry that does not answer would hold the
@@ -84,11 +94,11 @@ impl MatchedImage {
 }
 
 impl<'a> AdmissionPlan<'a> {
-    pub(super) fn new(fields: &'a [ImageField<'a>], settings: &Settings) -> Self {
+    pub(super) fn new(fields: &'a [ImageField<'a>], settings: &'a Settings) -> Self {
         let mut verifications = VerificationPlan::default();
         // Pods repeat images (sidecars, one image in many containers): each distinct string is
         // parsed and matched once.
-        let mut matched_images: BTreeMap<&str, MatchedImage> = BTreeMap::new();
+        let mut matched_images: BTreeMap<&str, MatchedImage<'a>> = BTreeMap::new();
         let fields = fields
             .iter()
             .map(|field| {
@@ -127,29 +137,23 @@ impl<'a> AdmissionPlan<'a> {
     }
 }
 
-impl PlannedField<'_> {
-    pub(super) fn failure(
-        &self,
-        rule: Option<RuleId>,
-        reason: String,
-        settings: &Settings,
-    ) -> ImageFailure {
+impl<'a> PlannedField<'a> {
+    pub(super) fn failure(&self, rule: Option<&SignatureRule>, reason: String) -> ImageFailure {
         ImageFailure {
             path: self.field.path.clone(),
             image: self.written.clone(),
-            rule: rule.map(|id| messages::rule_label(id, settings)),
+            rule: rule.map(|rule| rule.label.clone()),
             reason,
         }
     }
 
-    /// The verifications of rules with `failureAction: reject` (`true`) or `warn` (`false`).
-    pub(super) fn verifications_enforcing<'s>(
-        &'s self,
+    /// The rules with `failureAction: reject` (`true`) or `warn` (`false`).
+    pub(super) fn verifications_enforcing(
+        &self,
         enforcing: bool,
-        settings: &'s Settings,
-    ) -> impl Iterator<Item = &'s (RuleId, VerificationId)> + 's {
+    ) -> impl Iterator<Item = &CoveringRule<'a>> {
         self.verifications
             .iter()
-            .filter(move |(rule, _)| settings.rule(*rule).enforces() == enforcing)
+            .filter(move |covering| covering.rule.enforces() == enforcing)
     }
 }

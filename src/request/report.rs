@@ -89,12 +89,12 @@ pub(super) fn accepted(
     Admission {
         decision: pinned.map_or(Decision::Accept, Decision::Mutate),
         warnings,
-        audit_annotations: audit(settings, fields),
+        audit_annotations: audit(fields),
     }
 }
 
 /// One audit annotation whose value maps each image field to what the policy did with it.
-fn audit(settings: &Settings, fields: &[JudgedField<'_>]) -> BTreeMap<String, String> {
+fn audit(fields: &[JudgedField<'_>]) -> BTreeMap<String, String> {
     if fields.is_empty() {
         return BTreeMap::new();
     }
@@ -117,8 +117,8 @@ fn audit(settings: &Settings, fields: &[JudgedField<'_>]) -> BTreeMap<String, St
                 FieldVerdict::Unmatched => "unmatched".to_string(),
                 FieldVerdict::Verified(digest) => {
                     let rules: Vec<String> = planned
-                        .verifications_enforcing(true, settings)
-                        .map(|(id, _)| messages::rule_label(*id, settings))
+                        .verifications_enforcing(true)
+                        .map(|covering| covering.rule.label.clone())
                         .collect();
                     messages::verified_by(&rules, digest)
                 }

@@ -191,6 +191,9 @@ pub struct SignatureRule {
     /// How many of the signer's listed signers must have signed; `None` is all of them, checked
     /// as the established policy does (one host call for the whole list).
     pub minimum_matches: Option<usize>,
+    /// How the rule reads in rejections, warnings and the audit record:
+    /// `signatures[2] (keyless)`.
+    pub label: String,
 }
 
 impl SignatureRule {
@@ -461,10 +464,12 @@ fn read_rule(value: &Value, path: &str, errors: &mut SettingsErrors) -> Option<S
         .chain(signer_rule_keys())
         .collect();
     rule.finish(&known, errors);
+    let signer = signer?;
     Some(SignatureRule {
         image: image?,
         annotations,
-        signer: signer?,
+        label: format!("{path} ({})", signer.key()),
+        signer,
         failure_action: failure_action?,
         minimum_matches: minimum_matches.map_or(Some(None), |m| m.map(Some))?,
     })
