@@ -222,6 +222,7 @@ fuzz-build:
 
 fmt:
 	cargo fmt --all
+	cargo fmt --manifest-path fuzz/Cargo.toml
 
 clean:
 	cargo clean
