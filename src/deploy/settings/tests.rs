@@ -1,6 +1,7 @@
 use rstest::rstest;
 use serde_json::{json, Value};
 
+use super::rule::FailureAction;
 use super::*;
 use crate::deploy::pem_material::test_material::*;
 use crate::host::SignerConstraint;
