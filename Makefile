@@ -71,7 +71,7 @@ $(KWRUN): $(KWRUN_SOURCES) $(SOURCES)
 kwrun: $(KWRUN)
 
 # Guest time per `validate`, this policy against the established one, same requests, same
-# instant fake host, interleaved in one process (kwrun/src/bin/policy-bench.rs); see
+# instant fake host, interleaved in one process (kwrun/src/bin/policy-bench/); see
 # docs/performance.md.
 bench: policy.wasm $(KWRUN)
 	@[ -f "$(ESTABLISHED_WASM)" ] || { echo "bench: $(ESTABLISHED_WASM) not found (set ESTABLISHED_WASM)" >&2; exit 1; }

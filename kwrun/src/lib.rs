@@ -1,5 +1,5 @@
 //! kwrun as a library: the `kwrun` command line (`main.rs`) and the policy benchmark
-//! (`bin/policy-bench.rs`) share the waPC runtime and the host capabilities.
+//! (`bin/policy-bench/`) share the waPC runtime and the host capabilities.
 
 mod admission;
 mod admission_response;
