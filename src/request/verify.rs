@@ -98,12 +98,12 @@ fn verify_rule(
     if let (Some(minimum), Some(signers)) = (rule.minimum_matches, rule.signer.each_signer()) {
         return verify_quorum(image, rule, signers, minimum, context);
     }
-    let mut verified: Option<Digest> = None;
-    for constraint in rule.signer.constraints() {
-        let digest = verify_constraint(image, rule, constraint, context)?;
-        agree(&mut verified, digest)?;
-    }
-    verified.ok_or_else(|| "rule has no signer checks".to_string())
+    agreed_digest(
+        rule.signer
+            .constraints()
+            .into_iter()
+            .map(|constraint| verify_constraint(image, rule, constraint, context)),
+    )
 }
 
 /// `minimumMatches`: the signers are asked one by one, in settings order, until enough have
@@ -137,11 +137,7 @@ fn verify_quorum(
             &tally.failed,
         ));
     }
-    let mut verified = None;
-    for (_, digest) in tally.passed {
-        agree(&mut verified, digest)?;
-    }
-    verified.ok_or_else(|| "rule has no signer checks".to_string())
+    agreed_digest(tally.passed.into_iter().map(|(_, digest)| Ok(digest)))
 }
 
 /// The signers of a `minimumMatches` rule that were asked: which passed, which failed and why.
@@ -353,17 +349,22 @@ fn keyless_candidate(
     Ok(())
 }
 
-/// Every call of one rule must vouch for the same digest.
-fn agree(verified: &mut Option<Digest>, digest: Digest) -> Result<(), String> {
-    match verified {
-        Some(previous) if *previous != digest => Err(format!(
-            "verifications disagree on the digest ({previous} then {digest}); the tag moved while it was checked"
-        )),
-        _ => {
-            *verified = Some(digest);
-            Ok(())
+/// The one digest every call of a rule vouched for. Calls are made as the iterator is drawn,
+/// so the first failure ends the rule without asking the rest.
+fn agreed_digest(outcomes: impl Iterator<Item = RuleOutcome>) -> RuleOutcome {
+    let mut verified: Option<Digest> = None;
+    for outcome in outcomes {
+        let digest = outcome?;
+        match &verified {
+            Some(previous) if *previous != digest => {
+                return Err(format!(
+                    "verifications disagree on the digest ({previous} then {digest}); the tag moved while it was checked"
+                ))
+            }
+            _ => verified = Some(digest),
         }
     }
+    verified.ok_or_else(|| "rule has no signer checks".to_string())
 }
 
 /// A manifest as the host answered: the bytes, no such manifest, or why it could not be read.
