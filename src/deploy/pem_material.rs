@@ -32,19 +32,25 @@ pub fn decode_public_key(pem: &str) -> Result<PublicKeyKind, String> {
 /// Whether two PEM texts hold the same public key, however they are wrapped: as keys
 /// (`PUBLIC KEY`) or as the key of a certificate. Text that does not decode is no key.
 pub fn same_public_key(a: &str, b: &str) -> bool {
-    let key_of = |pem: &str| {
-        SubjectPublicKeyInfoOwned::from_pem(pem.trim())
-            .ok()
-            .or_else(|| {
-                decode_certificate(pem).ok().map(|certificate| {
-                    certificate
-                        .tbs_certificate()
-                        .subject_public_key_info()
-                        .clone()
-                })
-            })
-    };
-    matches!((key_of(a), key_of(b)), (Some(a), Some(b)) if a == b)
+    matches!((public_key_of(a), public_key_of(b)), (Some(a), Some(b)) if a == b)
+}
+
+/// The public key a PEM text holds: a bare `PUBLIC KEY`, or a `CERTIFICATE`'s key; `None`
+/// when it is neither.
+pub fn public_key_of(pem: &str) -> Option<SubjectPublicKeyInfoOwned> {
+    bare_public_key(pem).or_else(|| {
+        decode_certificate(pem).ok().map(|certificate| {
+            certificate
+                .tbs_certificate()
+                .subject_public_key_info()
+                .clone()
+        })
+    })
+}
+
+/// A bare PEM `PUBLIC KEY`; `None` when the text is not one.
+pub fn bare_public_key(pem: &str) -> Option<SubjectPublicKeyInfoOwned> {
+    SubjectPublicKeyInfoOwned::from_pem(pem.trim()).ok()
 }
 
 /// The algorithm of a decoded public key, after checking its key material is well formed.

@@ -22,7 +22,7 @@ use crate::deploy::signers::certificate_identity::{CertificateIdentity, Identity
 use manifest::{signature_layers, SignatureLayer};
 use rekor_entry::{logged_entry, LoggedEntry};
 
-use crate::deploy::pem_material::decode_certificate;
+use crate::deploy::pem_material::{bare_public_key, decode_certificate, public_key_of};
 
 /// At most this many distinct certificates are asked about per signer: each costs the host
 /// two or three calls, and with a cold cache every call counts against the host's evaluation
@@ -220,24 +220,15 @@ impl<'m> LogEntries<'m> {
                 Ok(logged) => {
                     matches!((certificate.to_der(), logged.to_der()), (Ok(a), Ok(b)) if a == b)
                 }
-                Err(_) => public_key_from_pem(logged).as_ref() == Some(spki_of(certificate)),
+                Err(_) => bare_public_key(logged).as_ref() == Some(spki_of(certificate)),
             },
-            LoggedSigner::Key(wanted) => match decode_certificate(logged) {
-                Ok(logged) => spki_of(&logged) == *wanted,
-                Err(_) => public_key_from_pem(logged).as_ref() == Some(*wanted),
-            },
+            LoggedSigner::Key(wanted) => public_key_of(logged).as_ref() == Some(*wanted),
         }
     }
 }
 
 fn spki_of(certificate: &Certificate) -> &SubjectPublicKeyInfoOwned {
     certificate.tbs_certificate().subject_public_key_info()
-}
-
-/// A bare PEM public key, `None` when the text is not one.
-fn public_key_from_pem(pem: &str) -> Option<SubjectPublicKeyInfoOwned> {
-    use spki::der::DecodePem;
-    SubjectPublicKeyInfoOwned::from_pem(pem.trim()).ok()
 }
 
 #[cfg(test)]
