@@ -3,14 +3,14 @@
 //! implementation independent of the RustCrypto DER decoding under test.
 
 use base64ct::{Base64, Encoding};
-use openssl::asn1::Asn1Time;
+use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::sign::Signer;
-use openssl::x509::{X509Name, X509};
+use openssl::x509::{X509Builder, X509Name, X509NameRef, X509};
 use serde_json::{json, Value};
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -79,18 +79,11 @@ impl TestKey {
         use openssl::asn1::{Asn1Object, Asn1OctetString};
         use openssl::x509::extension::SubjectAlternativeName;
         use openssl::x509::X509Extension;
-        let name = X509Name::builder().unwrap().build();
-        let mut builder = X509::builder().unwrap();
-        builder.set_version(2).unwrap();
-        builder.set_subject_name(&name).unwrap();
-        builder.set_issuer_name(&name).unwrap();
-        builder.set_pubkey(&self.key).unwrap();
-        builder
-            .set_not_before(&Asn1Time::from_str("20260102030405Z").unwrap())
-            .unwrap();
-        builder
-            .set_not_after(&Asn1Time::from_str("20260102031405Z").unwrap())
-            .unwrap();
+        let mut builder = self.self_signed(
+            &X509Name::builder().unwrap().build(),
+            &Asn1Time::from_str("20260102030405Z").unwrap(),
+            &Asn1Time::from_str("20260102031405Z").unwrap(),
+        );
         if let Some(san) = &spec.san {
             let mut names = SubjectAlternativeName::new();
             match san {
@@ -119,27 +112,40 @@ impl TestKey {
         if let Some(repository) = spec.workflow_repository {
             custom("1.3.6.1.4.1.57264.1.5", repository.as_bytes().to_vec());
         }
-        let digest = self.digest.unwrap_or_else(MessageDigest::null);
-        builder.sign(&self.key, digest).unwrap();
-        String::from_utf8(builder.build().to_pem().unwrap()).unwrap()
+        self.signed_pem(builder)
     }
 
     /// A self-signed certificate for this key (the proof never checks chains: the host does).
     pub fn certificate_pem(&self, subject: &str) -> String {
         let mut name = X509Name::builder().unwrap();
         name.append_entry_by_text("CN", subject).unwrap();
-        let name = name.build();
+        let builder = self.self_signed(
+            &name.build(),
+            &Asn1Time::days_from_now(0).unwrap(),
+            &Asn1Time::days_from_now(1).unwrap(),
+        );
+        self.signed_pem(builder)
+    }
+
+    /// A v3 certificate of this key, issued by `name` to itself, valid in the given window.
+    fn self_signed(
+        &self,
+        name: &X509NameRef,
+        not_before: &Asn1TimeRef,
+        not_after: &Asn1TimeRef,
+    ) -> X509Builder {
         let mut builder = X509::builder().unwrap();
         builder.set_version(2).unwrap();
-        builder.set_subject_name(&name).unwrap();
-        builder.set_issuer_name(&name).unwrap();
+        builder.set_subject_name(name).unwrap();
+        builder.set_issuer_name(name).unwrap();
         builder.set_pubkey(&self.key).unwrap();
+        builder.set_not_before(not_before).unwrap();
+        builder.set_not_after(not_after).unwrap();
         builder
-            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        builder
-            .set_not_after(&Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
+    }
+
+    /// `builder`'s certificate, signed by this key, as PEM.
+    fn signed_pem(&self, mut builder: X509Builder) -> String {
         let digest = self.digest.unwrap_or_else(MessageDigest::null);
         builder.sign(&self.key, digest).unwrap();
         String::from_utf8(builder.build().to_pem().unwrap()).unwrap()
