@@ -35,7 +35,7 @@ pub enum SignerConstraint<'a> {
     },
 }
 
-/// One question for the host: is `image` signed as `check` demands, with these annotations on
+/// One question for the host: is `image` signed as `signer` demands, with these annotations on
 /// the same signature?
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerificationRequest<'a> {

@@ -47,7 +47,7 @@ pub trait SignerKind: fmt::Debug {
     /// are one.
     fn one_signature_satisfies_both(&self, earlier: usize, later: usize) -> bool;
 
-    /// What the policy must still ask once the host answers "trusted" to `check`, for the
+    /// What the policy must still ask once the host answers "trusted" to `constraint`, for the
     /// kinds whose signatures hosts do not fully verify (see `signature_manifest`).
     fn follow_up<'a>(&'a self, _constraint: &SignerConstraint<'a>) -> Option<FollowUp<'a>> {
         None
